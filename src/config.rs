@@ -1,0 +1,593 @@
+//! Configuration: the YAML file, its defaults, and validation into one immutable [`Config`].
+//!
+//! Two stages. [`RawConfig`] mirrors the file exactly (every key optional, unknown keys
+//! rejected); [`Config::from_raw`] validates it and resolves relative paths against the
+//! directory of the config file. A bad file yields one [`ConfigError`] that names the file,
+//! the key and what is allowed; the daemon prints it on one line and exits with code 2.
+//!
+//! The coordinator's own `master_coordinator_config.yaml` (`coordinator.config`) is someone
+//! else's file: only the sections we understand are read from it, and unknown keys there are
+//! ignored.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The default location of our config file, relative to the working directory.
+pub const DEFAULT_PATH: &str = "config/energy-monitor.yaml";
+
+/// A config problem: which file, which key, and what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let msg = self.message.replace(['\n', '\r'], " ");
+        if self.key.is_empty() {
+            write!(f, "config error in {}: {}", self.file.display(), msg)
+        } else {
+            write!(
+                f,
+                "config error in {}: {}: {}",
+                self.file.display(),
+                self.key,
+                msg
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------------------------------
+// Raw file structure
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub web_server: RawWebServer,
+    pub coordinator: RawCoordinator,
+    pub data_dir: Option<String>,
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebServer {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub workers: Option<i64>,
+    pub background_refresh_interval_seconds: Option<i64>,
+    pub price_refresh_interval_seconds: Option<i64>,
+    pub metrics_refresh_interval_seconds: Option<i64>,
+    pub coordinator_pid_check_interval_seconds: Option<i64>,
+    pub cache_staleness_threshold_seconds: Option<i64>,
+    pub api_timeout_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCoordinator {
+    pub root: Option<String>,
+    pub config: Option<String>,
+    pub database: Option<String>,
+    pub logs_dir: Option<String>,
+    pub process_match: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Validated configuration
+// ---------------------------------------------------------------------------------------
+
+/// The validated, immutable configuration shared by every thread.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from.
+    pub file: PathBuf,
+    pub web: WebServer,
+    pub coordinator: Coordinator,
+    /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
+    pub data_dir: PathBuf,
+    pub log_level: log::LevelFilter,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebServer {
+    pub host: IpAddr,
+    pub port: u16,
+    pub workers: usize,
+    /// Inverter state refresh interval.
+    pub inverter_interval: Duration,
+    pub price_interval: Duration,
+    pub metrics_interval: Duration,
+    pub pid_interval: Duration,
+    pub staleness_threshold: Duration,
+    pub api_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Coordinator {
+    pub root: PathBuf,
+    pub config: Option<PathBuf>,
+    pub database: PathBuf,
+    pub logs_dir: PathBuf,
+    pub process_match: String,
+    /// The sections of the coordinator's own YAML that we read, when `config` is set.
+    pub file: Option<CoordinatorFile>,
+}
+
+/// What we take from the coordinator's `master_coordinator_config.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct CoordinatorFile {
+    /// `price_analysis.api_url`
+    pub price_api_url: Option<String>,
+    /// `data_storage.database_storage.sqlite.path`
+    pub database_path: Option<String>,
+    /// The whole `electricity_tariff` section, parsed by the price source.
+    pub electricity_tariff: Option<serde_yaml::Value>,
+}
+
+/// Defaults, in one place; the reference file `config/energy-monitor.yaml` documents them.
+pub mod defaults {
+    pub const HOST: &str = "127.0.0.1";
+    pub const PORT: u16 = 8080;
+    pub const WORKERS: usize = 4;
+    pub const INVERTER_INTERVAL_S: u64 = 30;
+    pub const PRICE_INTERVAL_S: u64 = 300;
+    pub const METRICS_INTERVAL_S: u64 = 60;
+    pub const PID_INTERVAL_S: u64 = 60;
+    pub const STALENESS_S: u64 = 300;
+    pub const API_TIMEOUT_S: u64 = 10;
+    pub const ROOT: &str = ".";
+    pub const DATABASE: &str = "data/goodwe_energy.db";
+    pub const LOGS_DIR: &str = "logs";
+    pub const PROCESS_MATCH: &str = "master_coordinator.py";
+    pub const DATA_DIR: &str = "data";
+    pub const LOG_LEVEL: &str = "info";
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            key: String::new(),
+            message: format!(
+                "cannot read the file ({e}); create it (see config/energy-monitor.yaml in the \
+                 repository) or pass --config FILE"
+            ),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates YAML text that came from `path` (used for messages and for
+    /// resolving relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?
+        };
+        Config::from_raw(raw, path)
+    }
+
+    /// Validates the raw structure.
+    pub fn from_raw(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let base = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let base = absolute(base);
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                absolute(&base.join(p))
+            }
+        };
+
+        let w = &raw.web_server;
+        let host_text = w.host.clone().unwrap_or_else(|| defaults::HOST.to_string());
+        let host: IpAddr = if host_text == "localhost" {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            host_text.parse().map_err(|_| {
+                err(
+                    "web_server.host",
+                    format!(
+                        "{host_text:?} is not an IP address; use one such as 127.0.0.1 \
+                         (this machine only) or 0.0.0.0 (all interfaces)"
+                    ),
+                )
+            })?
+        };
+        let port = match w.port {
+            None => defaults::PORT,
+            Some(p) if (1..=65535).contains(&p) => p as u16,
+            Some(p) => {
+                return Err(err(
+                    "web_server.port",
+                    format!("{p} is out of range; use a port from 1 to 65535"),
+                ))
+            }
+        };
+        let workers = match w.workers {
+            None => defaults::WORKERS,
+            Some(n) if (1..=64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(err(
+                    "web_server.workers",
+                    format!("{n} is out of range; use 1 to 64 worker threads"),
+                ))
+            }
+        };
+        let secs = |key: &str, v: Option<i64>, default: u64| -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(Duration::from_secs(default)),
+                Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
+                Some(s) => Err(err(
+                    &format!("web_server.{key}"),
+                    format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
+                )),
+            }
+        };
+        let web = WebServer {
+            host,
+            port,
+            workers,
+            inverter_interval: secs(
+                "background_refresh_interval_seconds",
+                w.background_refresh_interval_seconds,
+                defaults::INVERTER_INTERVAL_S,
+            )?,
+            price_interval: secs(
+                "price_refresh_interval_seconds",
+                w.price_refresh_interval_seconds,
+                defaults::PRICE_INTERVAL_S,
+            )?,
+            metrics_interval: secs(
+                "metrics_refresh_interval_seconds",
+                w.metrics_refresh_interval_seconds,
+                defaults::METRICS_INTERVAL_S,
+            )?,
+            pid_interval: secs(
+                "coordinator_pid_check_interval_seconds",
+                w.coordinator_pid_check_interval_seconds,
+                defaults::PID_INTERVAL_S,
+            )?,
+            staleness_threshold: secs(
+                "cache_staleness_threshold_seconds",
+                w.cache_staleness_threshold_seconds,
+                defaults::STALENESS_S,
+            )?,
+            api_timeout: secs(
+                "api_timeout_seconds",
+                w.api_timeout_seconds,
+                defaults::API_TIMEOUT_S,
+            )?,
+        };
+
+        let c = &raw.coordinator;
+        let root_text = c.root.clone().unwrap_or_else(|| defaults::ROOT.to_string());
+        let root = resolve(&root_text);
+        if !root.is_dir() {
+            return Err(err(
+                "coordinator.root",
+                format!(
+                    "{} does not exist or is not a directory; set it to the coordinator's \
+                     project directory (the one holding data/, out/ and logs/)",
+                    root.display()
+                ),
+            ));
+        }
+        let coordinator_config = c.config.as_deref().map(resolve);
+        let file = match &coordinator_config {
+            None => None,
+            Some(p) => Some(read_coordinator_file(p).map_err(|m| err("coordinator.config", m))?),
+        };
+        let under_root = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                root.join(p)
+            }
+        };
+        let database = match (
+            &c.database,
+            file.as_ref().and_then(|f| f.database_path.as_ref()),
+        ) {
+            (Some(ours), _) => under_root(ours),
+            (None, Some(theirs)) => under_root(theirs),
+            (None, None) => under_root(defaults::DATABASE),
+        };
+        let logs_dir = under_root(c.logs_dir.as_deref().unwrap_or(defaults::LOGS_DIR));
+        let process_match = c
+            .process_match
+            .clone()
+            .unwrap_or_else(|| defaults::PROCESS_MATCH.into());
+        if process_match.trim().is_empty() || process_match.contains('/') {
+            return Err(err(
+                "coordinator.process_match",
+                format!("{process_match:?} is not allowed; use the coordinator's script file name, e.g. master_coordinator.py"),
+            ));
+        }
+
+        let data_dir = resolve(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR));
+        let level_text = raw
+            .log_level
+            .clone()
+            .unwrap_or_else(|| defaults::LOG_LEVEL.into());
+        let log_level = match level_text.to_ascii_lowercase().as_str() {
+            "off" => log::LevelFilter::Off,
+            "error" => log::LevelFilter::Error,
+            "warn" | "warning" => log::LevelFilter::Warn,
+            "info" => log::LevelFilter::Info,
+            "debug" => log::LevelFilter::Debug,
+            "trace" => log::LevelFilter::Trace,
+            _ => {
+                return Err(err(
+                    "log_level",
+                    format!("{level_text:?} is not a level; use one of error, warn, info, debug, trace, off"),
+                ))
+            }
+        };
+
+        Ok(Config {
+            file: absolute(path),
+            web,
+            coordinator: Coordinator {
+                root,
+                config: coordinator_config,
+                database,
+                logs_dir,
+                process_match,
+                file,
+            },
+            data_dir,
+            log_level,
+        })
+    }
+
+    /// The shortest configured refresh interval (the refresh thread's liveness unit).
+    pub fn shortest_interval(&self) -> Duration {
+        [
+            self.web.inverter_interval,
+            self.web.price_interval,
+            self.web.metrics_interval,
+            self.web.pid_interval,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(Duration::from_secs(30))
+    }
+
+    /// The effective configuration, defaults included, as YAML in the file's own key names.
+    pub fn effective_yaml(&self) -> String {
+        let p = |p: &Path| p.display().to_string();
+        let w = &self.web;
+        let c = &self.coordinator;
+        let value = serde_json::json!({
+            "web_server": {
+                "host": w.host.to_string(),
+                "port": w.port,
+                "workers": w.workers,
+                "background_refresh_interval_seconds": w.inverter_interval.as_secs(),
+                "price_refresh_interval_seconds": w.price_interval.as_secs(),
+                "metrics_refresh_interval_seconds": w.metrics_interval.as_secs(),
+                "coordinator_pid_check_interval_seconds": w.pid_interval.as_secs(),
+                "cache_staleness_threshold_seconds": w.staleness_threshold.as_secs(),
+                "api_timeout_seconds": w.api_timeout.as_secs(),
+            },
+            "coordinator": {
+                "root": p(&c.root),
+                "config": c.config.as_deref().map(p),
+                "database": p(&c.database),
+                "logs_dir": p(&c.logs_dir),
+                "process_match": c.process_match,
+            },
+            "data_dir": p(&self.data_dir),
+            "log_level": self.log_level.to_string().to_lowercase(),
+        });
+        serde_yaml::to_string(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// The absolute form of `p`, without `.` components.
+fn absolute(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    abs.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// Turns a YAML/serde error into a ConfigError whose key is the dotted path, when the
+/// parser reported one (`web_server.port: invalid type ...`).
+fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
+    let text = e.to_string();
+    let (key, message) = match text.split_once(": ") {
+        Some((k, rest)) if !k.contains(' ') && !k.is_empty() => (k.to_string(), rest.to_string()),
+        _ => (String::new(), text.clone()),
+    };
+    let hint = if message.contains("unknown field") {
+        "; remove it or fix its spelling (see config/energy-monitor.yaml for every key)"
+    } else if message.contains("invalid type") {
+        "; see config/energy-monitor.yaml for the expected type"
+    } else {
+        ""
+    };
+    let unknown = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("unknown field"));
+    // Name the unknown key itself: `web_server.prot`, or `bogus` at the top level.
+    let key = if let (Some(field), false) = (unknown, key.is_empty()) {
+        format!("{key}.{field}")
+    } else if key.is_empty() {
+        message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.contains("unknown field"))
+            .unwrap_or("")
+            .to_string()
+    } else {
+        key
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        key,
+        message: format!("{message}{hint}"),
+    }
+}
+
+/// Reads the sections we understand from the coordinator's YAML; everything else there is
+/// ignored.
+fn read_coordinator_file(path: &Path) -> Result<CoordinatorFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {} ({e}); fix the path or remove the key",
+            path.display()
+        )
+    })?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not valid YAML ({e}); fix the file or remove the key",
+            path.display()
+        )
+    })?;
+    let get = |keys: &[&str]| -> Option<serde_yaml::Value> {
+        let mut v = &doc;
+        for k in keys {
+            v = v.get(*k)?;
+        }
+        Some(v.clone())
+    };
+    let string_at = |keys: &[&str]| -> Result<Option<String>, String> {
+        match get(keys) {
+            None | Some(serde_yaml::Value::Null) => Ok(None),
+            Some(serde_yaml::Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(format!(
+                "{}: {} should be a string, found {:?}; fix the coordinator's file or remove the key",
+                path.display(),
+                keys.join("."),
+                other
+            )),
+        }
+    };
+    Ok(CoordinatorFile {
+        price_api_url: string_at(&["price_analysis", "api_url"])?,
+        database_path: string_at(&["data_storage", "database_storage", "sqlite", "path"])?,
+        electricity_tariff: get(&["electricity_tariff"]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_in(dir: &Path, text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, &dir.join("energy-monitor.yaml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = parse_in(dir.path(), "").unwrap();
+        assert_eq!(c.web.port, 8080);
+        assert_eq!(c.web.host.to_string(), "127.0.0.1");
+        assert_eq!(c.web.workers, 4);
+        assert_eq!(c.web.inverter_interval, Duration::from_secs(30));
+        assert_eq!(c.coordinator.root, absolute(dir.path()));
+        assert_eq!(
+            c.coordinator.database,
+            absolute(dir.path()).join("data/goodwe_energy.db")
+        );
+        assert_eq!(c.data_dir, absolute(dir.path()).join("data"));
+        assert!(c
+            .effective_yaml()
+            .contains("price_refresh_interval_seconds: 300"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("web_server:\n  prot: 1\n", "web_server.prot"),
+            ("web_server:\n  port: 70000\n", "web_server.port"),
+            ("web_server:\n  port: 0\n", "web_server.port"),
+            ("web_server:\n  port: abc\n", "web_server.port"),
+            (
+                "web_server:\n  price_refresh_interval_seconds: 0\n",
+                "web_server.price_refresh_interval_seconds",
+            ),
+            (
+                "web_server:\n  metrics_refresh_interval_seconds: -5\n",
+                "web_server.metrics_refresh_interval_seconds",
+            ),
+            (
+                "coordinator:\n  root: /does/not/exist\n",
+                "coordinator.root",
+            ),
+            ("bogus: 1\n", "bogus"),
+            ("log_level: loud\n", "log_level"),
+        ];
+        for (text, key) in cases {
+            let e = parse_in(dir.path(), text).unwrap_err();
+            assert!(e.key.starts_with(key), "{text:?}: key {:?} in {e}", e.key);
+            let line = e.to_string();
+            assert!(!line.contains('\n'), "{line}");
+            assert!(line.contains("energy-monitor.yaml"), "{line}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("coord")).unwrap();
+        let c = parse_in(
+            dir.path(),
+            "coordinator:\n  root: coord\n  logs_dir: /var/log/x\ndata_dir: state\n",
+        )
+        .unwrap();
+        assert_eq!(c.coordinator.root, absolute(dir.path()).join("coord"));
+        assert_eq!(c.coordinator.logs_dir, PathBuf::from("/var/log/x"));
+        assert_eq!(c.data_dir, absolute(dir.path()).join("state"));
+    }
+
+    #[test]
+    fn coordinator_file_is_read_leniently() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("master.yaml"),
+            "price_analysis:\n  api_url: http://x/api/rce-pln\n  other: 1\ndata_storage:\n  database_storage:\n    sqlite:\n      path: db/x.db\nunrelated: [1, 2]\nelectricity_tariff:\n  tariff_type: g12\n",
+        )
+        .unwrap();
+        let c = parse_in(dir.path(), "coordinator:\n  config: master.yaml\n").unwrap();
+        let f = c.coordinator.file.as_ref().unwrap();
+        assert_eq!(f.price_api_url.as_deref(), Some("http://x/api/rce-pln"));
+        assert!(f.electricity_tariff.is_some());
+        assert_eq!(c.coordinator.database, absolute(dir.path()).join("db/x.db"));
+        let e = parse_in(dir.path(), "coordinator:\n  config: missing.yaml\n").unwrap_err();
+        assert_eq!(e.key, "coordinator.config");
+    }
+}

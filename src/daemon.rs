@@ -1,0 +1,155 @@
+//! The daemon's life: start every thread, wait for a signal or a fatal event, shut down.
+//!
+//! Order at start: logger, signal handlers (before any other thread), listener, refresh
+//! thread (first snapshot published before it returns), HTTP workers, `READY=1`, self-check.
+//! Order at stop: refresh thread asked to stop, HTTP stops accepting and answers what is in
+//! flight, both joined with deadlines; the exit code is 0 after a signal, 1 after a fatal
+//! event. A second SIGTERM/SIGINT exits at once.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Sender};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::config::Config;
+use crate::http::{self, routes};
+use crate::refresh::{self, Heartbeat};
+use crate::snapshot::SnapshotCell;
+use crate::status::StatusRenderer;
+use crate::{cli, logging, sources, systemd};
+
+/// What ends the main wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// SIGTERM or SIGINT (first one).
+    Shutdown(&'static str),
+    /// Something the daemon cannot continue without (accept loop died, self-check failed).
+    Fatal(String),
+}
+
+/// How long HTTP workers get to answer what is in flight.
+const HTTP_DRAIN: Duration = Duration::from_millis(700);
+/// How long the refresh thread gets to stop.
+const REFRESH_STOP: Duration = Duration::from_millis(500);
+
+fn install_signals(events: Sender<Event>) -> std::io::Result<()> {
+    use signal_hook::flag;
+    let armed = Arc::new(AtomicBool::new(false));
+    for sig in [SIGTERM, SIGINT] {
+        // Order matters: the conditional exit is checked before the flag is set, so only a
+        // second signal exits at once.
+        flag::register_conditional_shutdown(sig, 1, Arc::clone(&armed))?;
+        flag::register(sig, Arc::clone(&armed))?;
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                let _ = events.send(Event::Shutdown(name));
+            }
+        })?;
+    Ok(())
+}
+
+/// Runs the daemon until a signal or a fatal event; returns the exit code.
+pub fn run(config: Config) -> i32 {
+    logging::init(config.log_level);
+    let config = Arc::new(config);
+    let (events_tx, events_rx) = unbounded::<Event>();
+    if let Err(e) = install_signals(events_tx.clone()) {
+        log::error!("cannot install signal handlers: {e}");
+        return cli::EXIT_FAILURE;
+    }
+
+    let addr = SocketAddr::new(config.web.host, config.web.port);
+    let listener = match http::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!(
+                "cannot listen on {addr}: {e}; choose another web_server.port or web_server.host in {}",
+                config.file.display()
+            );
+            return cli::EXIT_FAILURE;
+        }
+    };
+
+    let heartbeat = Arc::new(Heartbeat::new(config.shortest_interval() * 3));
+    let cell = Arc::new(SnapshotCell::default());
+    let wiring = sources::build(
+        &config,
+        Box::new(StatusRenderer::new(Arc::clone(&heartbeat))),
+    );
+    let refresh = match refresh::spawn(
+        wiring.sources,
+        wiring.renderers,
+        Arc::clone(&cell),
+        Arc::clone(&heartbeat),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("cannot start the refresh thread: {e}");
+            return cli::EXIT_FAILURE;
+        }
+    };
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let ctx = Arc::new(routes::HttpContext {
+        heartbeat: Arc::clone(&heartbeat),
+        stopping: Arc::clone(&stopping),
+    });
+    let server = match http::start(
+        listener,
+        config.web.workers,
+        Arc::clone(&cell),
+        ctx,
+        Arc::new(routes::table()),
+        events_tx.clone(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot start the HTTP server on {addr}: {e}");
+            refresh.join(REFRESH_STOP);
+            return cli::EXIT_FAILURE;
+        }
+    };
+    log::info!(
+        "energy-monitor {} listening on http://{} (config {})",
+        env!("CARGO_PKG_VERSION"),
+        server.addr,
+        config.file.display()
+    );
+    systemd::notify("READY=1");
+    if let Err(e) = systemd::spawn_self_check(
+        server.addr,
+        Arc::clone(&heartbeat),
+        Arc::clone(&stopping),
+        events_tx.clone(),
+    ) {
+        log::warn!("cannot start the self-check thread: {e}");
+    }
+
+    let code = match events_rx.recv() {
+        Ok(Event::Shutdown(sig)) => {
+            log::info!("{sig} received; shutting down");
+            0
+        }
+        Ok(Event::Fatal(why)) => {
+            log::error!("fatal: {why}; exiting so that the service manager restarts us");
+            cli::EXIT_FAILURE
+        }
+        Err(_) => cli::EXIT_FAILURE,
+    };
+    systemd::notify("STOPPING=1");
+    refresh.request_stop();
+    server.stop(HTTP_DRAIN);
+    if !refresh.join(REFRESH_STOP) {
+        log::warn!("the refresh thread did not stop in time; exiting anyway");
+    }
+    log::info!("stopped");
+    code
+}

@@ -1,0 +1,133 @@
+//! The route table and the request → reply step.
+//!
+//! A handler gets the parsed request and the current snapshot and returns a [`Reply`]; it
+//! does no I/O (the one exception, streaming a log download, hands its work to a thread of
+//! its own through [`Reply::Stream`]). Handlers run inside a panic guard in the worker.
+
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::query::Query;
+use crate::refresh::Heartbeat;
+use crate::snapshot::{Body, Snapshot};
+use crate::status;
+
+/// What a handler knows about a request. Never echoed into headers.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub method: String,
+    /// The path exactly as sent (still percent-encoded).
+    pub path: String,
+    pub query: Query,
+    pub if_none_match: Option<String>,
+}
+
+/// A handler's answer.
+pub enum Reply {
+    /// A body from the snapshot (ETag and 304 handled by the worker).
+    Shared(Arc<Body>),
+    /// A body made for this request (errors).
+    Owned(Body),
+    /// A streaming response: the closure gets the raw connection writer on a thread of its
+    /// own and writes the status line and headers itself.
+    Stream(Box<dyn FnOnce(Box<dyn Write + Send>) + Send>),
+}
+
+/// Shared state handlers may read; nothing here blocks.
+pub struct HttpContext {
+    pub heartbeat: Arc<Heartbeat>,
+    /// Set when shutdown begins; streams end when they see it.
+    pub stopping: Arc<AtomicBool>,
+}
+
+pub type Handler = fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply;
+
+/// One route: an exact path, or a prefix when `prefix` is true (e.g. `/logs/download/`).
+pub struct Route {
+    pub path: &'static str,
+    pub prefix: bool,
+    pub handler: Handler,
+}
+
+/// Every route served. Later sources add theirs here.
+pub fn table() -> Vec<Route> {
+    vec![
+        Route {
+            path: status::HEALTH,
+            prefix: false,
+            handler: from_snapshot,
+        },
+        Route {
+            path: status::STATUS,
+            prefix: false,
+            handler: status_route,
+        },
+    ]
+}
+
+/// Serves the body stored under the request's path, or a 503 saying it is not built yet.
+pub fn from_snapshot(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
+    match snap.get(&req.path) {
+        Some(b) => Reply::Shared(Arc::clone(b)),
+        None => not_ready(&req.path),
+    }
+}
+
+/// A 503 for a route whose body the refresh thread has not built (yet).
+pub fn not_ready(what: &str) -> Reply {
+    Reply::Owned(Body::error(
+        503,
+        "not available yet: the refresh thread has not produced this data",
+        json!({"route": what}),
+    ))
+}
+
+fn status_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
+    if !ctx.heartbeat.is_alive() {
+        return Reply::Owned(status::dead_refresh_body(&ctx.heartbeat));
+    }
+    from_snapshot(req, snap, ctx)
+}
+
+/// Picks the route for `req`, or answers 404/405.
+pub fn dispatch(routes: &[Route], req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
+    let route = routes.iter().find(|r| {
+        if r.prefix {
+            req.path.starts_with(r.path)
+        } else {
+            req.path == r.path
+        }
+    });
+    let Some(route) = route else {
+        let mut paths: Vec<String> = routes
+            .iter()
+            .map(|r| {
+                if r.prefix {
+                    format!("{}<name>", r.path)
+                } else {
+                    r.path.to_string()
+                }
+            })
+            .collect();
+        paths.sort();
+        return Reply::Owned(Body::error(
+            404,
+            "no such route",
+            json!({"path": req.path, "routes": paths}),
+        ));
+    };
+    if req.method != "GET" && req.method != "HEAD" {
+        return Reply::Owned(
+            Body::error(
+                405,
+                "method not allowed; use GET or HEAD",
+                json!({"allowed": ["GET", "HEAD"]}),
+            )
+            .with_header("Allow", "GET, HEAD"),
+        );
+    }
+    (route.handler)(req, snap, ctx)
+}

@@ -1,0 +1,18 @@
+//! energy-monitor: a monitoring daemon and dashboard for a price-aware home-energy
+//! coordinator (solar inverter + battery).
+//!
+//! Data flows one way: sources are read by the refresh side ([`refresh`]), which renders
+//! pre-serialized bodies into an immutable [`snapshot::Snapshot`]; HTTP workers ([`http`])
+//! only clone that snapshot and write bytes. See ARCHITECTURE.md for the code map.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod logging;
+pub mod refresh;
+pub mod snapshot;
+pub mod sources;
+pub mod status;
+pub mod systemd;

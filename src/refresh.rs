@@ -1,0 +1,617 @@
+//! The refresh side: sources, their lanes, the next-due scheduler and the renderers.
+//!
+//! Vocabulary:
+//! - A **source** ([`Source`]) reads one kind of outside data (a process table, a SQLite DB,
+//!   the PSE API, log files) and turns it into typed data. It never touches the snapshot.
+//! - Each source runs on its own **lane**: a thread that owns the source and with it the
+//!   source's handles (its DB connection, HTTP agent or sysinfo state). A lane runs the source
+//!   only when the scheduler tells it to, so a source blocked on a slow call delays nobody else.
+//! - The **scheduler** (the refresh thread) keeps each source's [`SourceStatus`], decides
+//!   what is due, receives results, and is the only writer of the [`SnapshotCell`]. Shutdown
+//!   is the first arm of its `select_biased!`, so it never waits out a sleep.
+//! - A **renderer** ([`Renderer`]) turns the typed data of some sources into pre-serialized
+//!   bodies. It runs on the refresh thread and only when its inputs changed.
+
+use std::any::Any;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender};
+use serde::Serialize;
+
+use crate::clock;
+use crate::snapshot::{Body, Snapshot, SnapshotCell};
+
+/// Why a refresh failed. The message is shown to the owner in `/status`, so it names the
+/// input (file, URL, table) and what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError(pub String);
+
+impl SourceError {
+    pub fn new(message: impl std::fmt::Display) -> SourceError {
+        SourceError(message.to_string())
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// The typed result of one successful refresh.
+#[derive(Clone)]
+pub struct Refreshed {
+    /// The source's data; renderers read it back with [`SourceStatus::data`].
+    pub data: Arc<dyn Any + Send + Sync>,
+    /// When the data was observed at its origin (a reading's timestamp, a fetch time).
+    /// Freshness is measured from it; `None` means "at the time of the refresh".
+    pub observed_at: Option<DateTime<Utc>>,
+    /// Where the data came from this time, e.g. `network` or `disk_cache`.
+    pub origin: Option<&'static str>,
+}
+
+impl Refreshed {
+    pub fn new<T: Any + Send + Sync>(data: T) -> Refreshed {
+        Refreshed {
+            data: Arc::new(data),
+            observed_at: None,
+            origin: None,
+        }
+    }
+
+    pub fn observed_at(mut self, t: DateTime<Utc>) -> Refreshed {
+        self.observed_at = Some(t);
+        self
+    }
+
+    pub fn origin(mut self, origin: &'static str) -> Refreshed {
+        self.origin = Some(origin);
+        self
+    }
+}
+
+pub type SourceResult = Result<Refreshed, SourceError>;
+
+/// What a running refresh may ask of its surroundings.
+#[derive(Clone, Default)]
+pub struct RefreshContext {
+    stop: Arc<AtomicBool>,
+}
+
+impl RefreshContext {
+    /// True once shutdown has begun; long refreshes (paging, scans) should return early.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// One kind of outside data, refreshed on its own schedule.
+///
+/// `refresh` runs on the source's own lane thread. It must bound every blocking call
+/// (timeouts on network and DB calls), keep no lock of ours, and return typed data.
+pub trait Source: Send + 'static {
+    /// Stable name, used as `sources.<name>` in `/status` and in logs.
+    fn name(&self) -> &'static str;
+    /// The configured interval between refreshes.
+    fn interval(&self) -> Duration;
+    /// Data older than this is `stale`; older than twice this, `expired`.
+    fn stale_after(&self) -> Duration {
+        self.interval() * 2
+    }
+    /// Delay before the next run, given how the last one went. Sources with their own
+    /// calendar (prices) or back-off override this.
+    fn next_delay(&self, succeeded: bool, consecutive_failures: u32) -> Duration {
+        if succeeded {
+            self.interval()
+        } else {
+            backoff(self.interval(), consecutive_failures)
+        }
+    }
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult;
+}
+
+/// How current a source's data is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Freshness {
+    Fresh,
+    Stale,
+    Expired,
+    Unavailable,
+}
+
+impl Freshness {
+    /// `fresh` up to `stale_after`, `stale` up to twice that, then `expired`.
+    pub fn of(age: Option<Duration>, stale_after: Duration) -> Freshness {
+        match age {
+            None => Freshness::Unavailable,
+            Some(a) if a <= stale_after => Freshness::Fresh,
+            Some(a) if a <= stale_after * 2 => Freshness::Stale,
+            Some(_) => Freshness::Expired,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Expired => "expired",
+            Freshness::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Everything the scheduler knows about one source.
+#[derive(Clone)]
+pub struct SourceStatus {
+    pub name: &'static str,
+    pub interval: Duration,
+    pub stale_after: Duration,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+    pub observed_at: Option<DateTime<Utc>>,
+    pub origin: Option<&'static str>,
+    /// When the next run is due; `None` while a run is in flight.
+    pub next_due: Option<Instant>,
+    pub in_flight_since: Option<Instant>,
+    pub last_duration: Option<Duration>,
+    /// Bumped on every success; renderers re-run when it changes.
+    pub version: u64,
+    pub data: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl SourceStatus {
+    fn new(name: &'static str, interval: Duration, stale_after: Duration) -> SourceStatus {
+        SourceStatus {
+            name,
+            interval,
+            stale_after,
+            last_success: None,
+            last_attempt: None,
+            last_error: None,
+            last_error_at: None,
+            consecutive_failures: 0,
+            observed_at: None,
+            origin: None,
+            next_due: Some(Instant::now()),
+            in_flight_since: None,
+            last_duration: None,
+            version: 0,
+            data: None,
+        }
+    }
+
+    /// Age of the data: from its observation time, else from the last success.
+    pub fn age(&self, now: DateTime<Utc>) -> Option<Duration> {
+        let t = self
+            .data
+            .as_ref()
+            .and(self.observed_at.or(self.last_success))?;
+        Some((now - t).to_std().unwrap_or(Duration::ZERO))
+    }
+
+    pub fn freshness(&self, now: DateTime<Utc>) -> Freshness {
+        Freshness::of(self.age(now), self.stale_after)
+    }
+
+    /// The source's data as `T`, if it has any.
+    pub fn data<T: Any>(&self) -> Option<&T> {
+        self.data.as_ref()?.downcast_ref::<T>()
+    }
+}
+
+/// What a renderer sees: every source's status and data, and the time of the build.
+pub struct StoreView<'a> {
+    pub sources: &'a [SourceStatus],
+    pub now: DateTime<Utc>,
+    pub now_instant: Instant,
+}
+
+impl<'a> StoreView<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a SourceStatus> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn data<T: Any>(&self, name: &str) -> Option<&'a T> {
+        self.get(name)?.data::<T>()
+    }
+
+    /// Seconds until the source's next run (0 when overdue or in flight).
+    pub fn next_refresh_in(&self, s: &SourceStatus) -> Option<u64> {
+        s.next_due
+            .map(|d| d.saturating_duration_since(self.now_instant).as_secs())
+    }
+}
+
+/// Builds response bodies from source data. Runs on the refresh thread.
+pub trait Renderer: Send {
+    /// The sources this renderer reads; an empty list means "every tick".
+    fn inputs(&self) -> &'static [&'static str];
+    /// A value that changes when time alone should change the output (the current quarter,
+    /// the local date). The default says time does not matter.
+    fn time_key(&self, _view: &StoreView) -> u64 {
+        0
+    }
+    /// The bodies, keyed by route key (see [`crate::snapshot::route_key`]).
+    fn render(&self, view: &StoreView) -> Vec<(String, Body)>;
+}
+
+/// Proof of life of the refresh thread, readable without a lock.
+#[derive(Debug)]
+pub struct Heartbeat {
+    started: Instant,
+    last_beat_ms: AtomicU64,
+    finished: AtomicBool,
+    /// 503 after this long without a beat.
+    pub allowed_silence: Duration,
+}
+
+impl Heartbeat {
+    pub fn new(allowed_silence: Duration) -> Heartbeat {
+        Heartbeat {
+            started: Instant::now(),
+            last_beat_ms: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
+            allowed_silence,
+        }
+    }
+
+    fn beat(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_beat_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last beat.
+    pub fn silence(&self) -> Duration {
+        let last = Duration::from_millis(self.last_beat_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// True while the refresh thread runs and has beaten recently.
+    pub fn is_alive(&self) -> bool {
+        !self.finished.load(Ordering::Relaxed) && self.silence() <= self.allowed_silence
+    }
+
+    pub fn has_finished(&self) -> bool {
+        self.finished.load(Ordering::Relaxed)
+    }
+}
+
+/// How often the snapshot is rebuilt even when no source reported (ages, `/status`).
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// How long shutdown waits for lanes that are still inside a refresh.
+const LANE_JOIN_GRACE: Duration = Duration::from_millis(300);
+
+struct LaneResult {
+    index: usize,
+    result: SourceResult,
+    took: Duration,
+    next_delay: Duration,
+}
+
+struct Lane {
+    runs: Option<Sender<()>>,
+    handle: JoinHandle<()>,
+}
+
+struct RendererSlot {
+    renderer: Box<dyn Renderer>,
+    signature: Option<u64>,
+    bodies: Vec<(String, Arc<Body>)>,
+}
+
+/// The running refresh thread.
+pub struct RefreshHandle {
+    pub heartbeat: Arc<Heartbeat>,
+    stop: Sender<()>,
+    join: JoinHandle<()>,
+}
+
+impl RefreshHandle {
+    /// Asks the refresh thread to stop; returns at once.
+    pub fn request_stop(&self) {
+        let _ = self.stop.try_send(());
+    }
+
+    /// Waits for the refresh thread up to `deadline`; false if it did not finish in time.
+    pub fn join(self, deadline: Duration) -> bool {
+        self.request_stop();
+        let until = Instant::now() + deadline;
+        while !self.join.is_finished() {
+            if Instant::now() >= until {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.join.join().is_ok()
+    }
+}
+
+/// Starts the lanes and the refresh thread. The first snapshot is published before this
+/// returns, so `/status` answers from the first request on.
+pub fn spawn(
+    sources: Vec<Box<dyn Source>>,
+    renderers: Vec<Box<dyn Renderer>>,
+    cell: Arc<SnapshotCell>,
+    heartbeat: Arc<Heartbeat>,
+) -> std::io::Result<RefreshHandle> {
+    let (stop_tx, stop_rx) = bounded::<()>(1);
+    let (result_tx, result_rx) = unbounded::<LaneResult>();
+    let ctx = RefreshContext::default();
+    let mut statuses = Vec::new();
+    let mut lanes = Vec::new();
+    for (index, source) in sources.into_iter().enumerate() {
+        statuses.push(SourceStatus::new(
+            source.name(),
+            source.interval(),
+            source.stale_after(),
+        ));
+        let (run_tx, run_rx) = bounded::<()>(1);
+        let results = result_tx.clone();
+        let ctx = ctx.clone();
+        let handle = thread::Builder::new()
+            .name(format!("lane-{}", source.name()))
+            .spawn(move || run_lane(source, index, run_rx, results, ctx))?;
+        lanes.push(Lane {
+            runs: Some(run_tx),
+            handle,
+        });
+    }
+    let mut scheduler = Scheduler {
+        statuses,
+        lanes,
+        renderers: renderers
+            .into_iter()
+            .map(|renderer| RendererSlot {
+                renderer,
+                signature: None,
+                bodies: Vec::new(),
+            })
+            .collect(),
+        cell,
+        heartbeat: Arc::clone(&heartbeat),
+        generation: 0,
+        ctx,
+    };
+    heartbeat.beat();
+    scheduler.publish();
+    let join = thread::Builder::new()
+        .name("refresh".into())
+        .spawn(move || scheduler.run(stop_rx, result_rx, result_tx))?;
+    Ok(RefreshHandle {
+        heartbeat,
+        stop: stop_tx,
+        join,
+    })
+}
+
+fn run_lane(
+    mut source: Box<dyn Source>,
+    index: usize,
+    runs: Receiver<()>,
+    results: Sender<LaneResult>,
+    ctx: RefreshContext,
+) {
+    let mut failures = 0u32;
+    for () in runs.iter() {
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| source.refresh(&ctx))).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(SourceError(format!(
+                "internal error in source {}: {msg}",
+                source.name()
+            )))
+        });
+        let took = started.elapsed();
+        failures = if result.is_ok() {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        let next_delay = source.next_delay(result.is_ok(), failures);
+        if results
+            .send(LaneResult {
+                index,
+                result,
+                took,
+                next_delay,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+struct Scheduler {
+    statuses: Vec<SourceStatus>,
+    lanes: Vec<Lane>,
+    renderers: Vec<RendererSlot>,
+    cell: Arc<SnapshotCell>,
+    heartbeat: Arc<Heartbeat>,
+    generation: u64,
+    ctx: RefreshContext,
+}
+
+impl Scheduler {
+    fn run(
+        &mut self,
+        stop: Receiver<()>,
+        results: Receiver<LaneResult>,
+        _keep: Sender<LaneResult>,
+    ) {
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            self.heartbeat.beat();
+            self.dispatch_due();
+            let now = Instant::now();
+            if now >= next_tick {
+                self.publish();
+                next_tick = now + TICK;
+            }
+            let wake = self
+                .statuses
+                .iter()
+                .filter_map(|s| s.next_due)
+                .fold(next_tick, Instant::min);
+            select_biased! {
+                recv(stop) -> _ => break,
+                recv(results) -> msg => {
+                    if let Ok(r) = msg {
+                        self.apply(r);
+                        // Take every result that is already waiting, then publish once.
+                        while let Ok(r) = results.try_recv() {
+                            self.apply(r);
+                        }
+                        self.publish();
+                    }
+                }
+                recv(crossbeam_channel::at(wake)) -> _ => {}
+            }
+        }
+        self.shutdown();
+    }
+
+    fn dispatch_due(&mut self) {
+        let now = Instant::now();
+        for (status, lane) in self.statuses.iter_mut().zip(&self.lanes) {
+            let due = matches!(status.next_due, Some(d) if d <= now);
+            if !due {
+                continue;
+            }
+            let Some(runs) = &lane.runs else { continue };
+            if runs.try_send(()).is_ok() {
+                status.next_due = None;
+                status.in_flight_since = Some(now);
+                status.last_attempt = Some(clock::now());
+            } else {
+                // The lane is gone (it cannot be busy: we never send twice). Record it.
+                status.next_due = Some(now + status.interval);
+                status.last_error = Some(format!("source {} has stopped", status.name));
+            }
+        }
+    }
+
+    fn apply(&mut self, r: LaneResult) {
+        let Some(status) = self.statuses.get_mut(r.index) else {
+            return;
+        };
+        let now = clock::now();
+        status.in_flight_since = None;
+        status.last_duration = Some(r.took);
+        match r.result {
+            Ok(refreshed) => {
+                status.last_success = Some(now);
+                status.last_error = None;
+                status.last_error_at = None;
+                status.consecutive_failures = 0;
+                status.observed_at = refreshed.observed_at;
+                status.origin = refreshed.origin;
+                status.data = Some(refreshed.data);
+                status.version += 1;
+            }
+            Err(e) => {
+                log::warn!("source {} failed: {}", status.name, e);
+                status.last_error = Some(e.0);
+                status.last_error_at = Some(now);
+                status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+                // Keep the last good data; an error alone does not change the version.
+                status.version += u64::from(status.consecutive_failures == 1);
+            }
+        }
+        status.next_due = Some(Instant::now() + r.next_delay);
+    }
+
+    fn publish(&mut self) {
+        let view = StoreView {
+            sources: &self.statuses,
+            now: clock::now(),
+            now_instant: Instant::now(),
+        };
+        let mut bodies = HashMap::new();
+        for slot in &mut self.renderers {
+            let sig = signature(slot.renderer.as_ref(), &view);
+            if slot.signature != Some(sig) {
+                slot.bodies = slot
+                    .renderer
+                    .render(&view)
+                    .into_iter()
+                    .map(|(k, b)| (k, Arc::new(b)))
+                    .collect();
+                slot.signature = Some(sig);
+            }
+            for (k, b) in &slot.bodies {
+                bodies.insert(k.clone(), Arc::clone(b));
+            }
+        }
+        self.generation += 1;
+        self.cell.store(Snapshot {
+            built_at: Some(view.now),
+            generation: self.generation,
+            bodies,
+        });
+    }
+
+    fn shutdown(&mut self) {
+        self.ctx.stop.store(true, Ordering::Relaxed);
+        for lane in &mut self.lanes {
+            lane.runs = None;
+        }
+        let until = Instant::now() + LANE_JOIN_GRACE;
+        for lane in self.lanes.drain(..) {
+            while !lane.handle.is_finished() && Instant::now() < until {
+                thread::sleep(Duration::from_millis(2));
+            }
+            if lane.handle.is_finished() {
+                let _ = lane.handle.join();
+            }
+            // A lane still inside a bounded call is left to finish on its own; the process
+            // is exiting and it holds nothing that needs flushing.
+        }
+        self.heartbeat.finished.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Retry delay after `failures` consecutive failures: a quarter of the interval, doubling,
+/// never more than the interval.
+pub fn backoff(interval: Duration, failures: u32) -> Duration {
+    let base = interval / 4;
+    let factor = 1u32 << failures.saturating_sub(1).min(2);
+    (base * factor)
+        .min(interval)
+        .max(Duration::from_millis(10).min(interval))
+}
+
+fn signature(renderer: &dyn Renderer, view: &StoreView) -> u64 {
+    let mut h = DefaultHasher::new();
+    let inputs = renderer.inputs();
+    if inputs.is_empty() {
+        view.now_instant.hash(&mut h);
+    }
+    for name in inputs {
+        if let Some(s) = view.get(name) {
+            s.version.hash(&mut h);
+            s.freshness(view.now).hash(&mut h);
+        }
+    }
+    renderer.time_key(view).hash(&mut h);
+    h.finish()
+}

@@ -1,0 +1,190 @@
+//! The snapshot: everything the HTTP workers may read.
+//!
+//! A [`Snapshot`] is an immutable set of pre-serialized response [`Body`]s, keyed by a
+//! *route key* (the path plus the canonical query, see [`route_key`]). The refresh thread
+//! builds a new one and swaps it whole into the [`SnapshotCell`]; a worker clones the
+//! `Arc` under a read lock that is held for a reference-count increment and nothing else.
+//! There is exactly one writer of the cell: the refresh thread.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use serde::Serialize;
+
+/// One pre-serialized HTTP response: status, content type, bytes and their ETag.
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+    /// Strong ETag, quoted, derived from the bytes.
+    pub etag: String,
+    /// Extra response headers (never built from client input).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+pub const JSON: &str = "application/json";
+
+impl Body {
+    /// A body from raw bytes.
+    pub fn new(status: u16, content_type: &'static str, bytes: Vec<u8>) -> Body {
+        let etag = etag_of(&bytes);
+        Body {
+            status,
+            content_type,
+            bytes,
+            etag,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A JSON body. Serialization of our own types cannot fail in practice; if it does,
+    /// the body says so instead of panicking.
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Body {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => Body::new(status, JSON, bytes),
+            Err(e) => Body::new(
+                500,
+                JSON,
+                format!("{{\"error\":\"response could not be serialized: {}\"}}", e)
+                    .replace('\n', " ")
+                    .into_bytes(),
+            ),
+        }
+    }
+
+    /// A JSON error body: `{"error": message, ...extra}`.
+    pub fn error(status: u16, message: &str, extra: serde_json::Value) -> Body {
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            "error".into(),
+            serde_json::Value::String(message.to_string()),
+        );
+        if let serde_json::Value::Object(extra) = extra {
+            obj.extend(extra);
+        }
+        Body::json(status, &serde_json::Value::Object(obj))
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Body {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// A quoted strong ETag for `bytes` (64-bit FNV-1a; collisions only cost a re-download).
+pub fn etag_of(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{:016x}-{:x}\"", h, bytes.len())
+}
+
+/// The canonical key of a route with query parameters, e.g.
+/// `route_key("/decisions", &[("time_range", "24h")])` is `/decisions?time_range=24h`.
+/// Parameters are kept in the order given; callers always pass them in one fixed order.
+pub fn route_key(path: &str, params: &[(&str, &str)]) -> String {
+    let mut key = path.to_string();
+    for (i, (name, value)) in params.iter().enumerate() {
+        key.push(if i == 0 { '?' } else { '&' });
+        key.push_str(name);
+        key.push('=');
+        key.push_str(value);
+    }
+    key
+}
+
+/// An immutable set of response bodies.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// When the snapshot was built.
+    pub built_at: Option<DateTime<Utc>>,
+    /// Monotonic build counter (0 for the empty start-up snapshot).
+    pub generation: u64,
+    pub bodies: HashMap<String, Arc<Body>>,
+}
+
+impl Snapshot {
+    pub fn get(&self, key: &str) -> Option<&Arc<Body>> {
+        self.bodies.get(key)
+    }
+
+    /// A hash over all ETags; it changes whenever any body changes.
+    pub fn fingerprint(&self) -> u64 {
+        let mut keys: Vec<_> = self.bodies.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (k, b) in keys {
+            k.hash(&mut h);
+            b.etag.hash(&mut h);
+        }
+        h.finish()
+    }
+}
+
+/// The shared cell holding the current snapshot.
+#[derive(Debug, Default)]
+pub struct SnapshotCell {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl SnapshotCell {
+    pub fn new(initial: Snapshot) -> SnapshotCell {
+        SnapshotCell {
+            current: RwLock::new(Arc::new(initial)),
+        }
+    }
+
+    /// The current snapshot. The lock is held only to clone the `Arc`.
+    pub fn load(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current.read())
+    }
+
+    /// Replaces the snapshot whole. Only the refresh thread calls this.
+    pub fn store(&self, next: Snapshot) {
+        let next = Arc::new(next);
+        *self.current.write() = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_changes_with_content() {
+        assert_ne!(etag_of(b"a"), etag_of(b"b"));
+        assert_eq!(etag_of(b"abc"), etag_of(b"abc"));
+        assert!(etag_of(b"").starts_with('"'));
+    }
+
+    #[test]
+    fn route_key_is_canonical() {
+        assert_eq!(route_key("/status", &[]), "/status");
+        assert_eq!(
+            route_key("/monthly-summary", &[("year", "2026"), ("month", "3")]),
+            "/monthly-summary?year=2026&month=3"
+        );
+    }
+
+    #[test]
+    fn cell_swaps_whole_snapshot() {
+        let cell = SnapshotCell::default();
+        let old = cell.load();
+        let mut next = Snapshot {
+            generation: 1,
+            ..Default::default()
+        };
+        next.bodies
+            .insert("/x".into(), Arc::new(Body::new(200, JSON, b"{}".to_vec())));
+        cell.store(next);
+        assert_eq!(old.generation, 0);
+        assert_eq!(cell.load().generation, 1);
+        assert!(cell.load().get("/x").is_some());
+    }
+}

@@ -1,0 +1,50 @@
+//! The sources of outside data and the renderers that turn their data into route bodies.
+//!
+//! [`build`] is the one place that decides which sources run and with which settings; the
+//! daemon hands the result to [`crate::refresh::spawn`]. Each source module owns its
+//! parsing as pure functions (tested without I/O) and keeps its I/O thin.
+
+pub mod coordinator;
+pub mod log_dir;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::refresh::{Renderer, Source};
+
+/// Source names, as they appear under `sources` in `/status`.
+pub mod names {
+    pub const COORDINATOR: &str = "coordinator";
+    pub const LOGS: &str = "logs";
+    pub const INVERTER: &str = "inverter";
+    pub const PRICES: &str = "prices";
+    pub const METRICS: &str = "metrics";
+}
+
+/// Everything the refresh side runs.
+pub struct Wiring {
+    pub sources: Vec<Box<dyn Source>>,
+    pub renderers: Vec<Box<dyn Renderer>>,
+}
+
+/// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
+pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
+    let sources: Vec<Box<dyn Source>> = vec![
+        Box::new(coordinator::CoordinatorProcess::new(
+            &config.coordinator.process_match,
+            config.web.pid_interval,
+        )),
+        Box::new(log_dir::LogDirectory::new(
+            config.coordinator.logs_dir.clone(),
+            config.web.inverter_interval,
+        )),
+    ];
+    let renderers: Vec<Box<dyn Renderer>> = vec![status];
+    Wiring { sources, renderers }
+}
+
+/// The `storage` object of `/status`: is the coordinator's DB open, and did it hold data at
+/// the last read? `type` is null until a DB source exists in this build.
+pub fn storage_state(_view: &crate::refresh::StoreView) -> serde_json::Value {
+    serde_json::json!({"connected": false, "has_data": false, "type": null})
+}

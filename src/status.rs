@@ -1,0 +1,200 @@
+//! `/health` and `/status`: is the daemon alive, and how current is each source?
+//!
+//! Both bodies are rebuilt by the refresh thread on every tick (once a second), so ages are
+//! at most a second old and a request only copies bytes. Whether the refresh thread itself
+//! is alive is decided per request from the lock-free [`Heartbeat`]: when it is dead or
+//! silent, `/status` answers 503 (see [`dead_refresh_body`]). A source outage is *not* a
+//! 503: it shows as `health: "degraded"` with a 200, so that a probe never restarts the
+//! daemon over someone else's outage.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use crate::clock;
+use crate::refresh::{Freshness, Heartbeat, Renderer, SourceStatus, StoreView};
+use crate::snapshot::Body;
+use crate::sources::coordinator::ProcessReport;
+use crate::sources::log_dir::LogListing;
+use crate::sources::names;
+
+pub const STATUS: &str = "/status";
+pub const HEALTH: &str = "/health";
+
+/// Renders `/status` and `/health`.
+pub struct StatusRenderer {
+    started: Instant,
+    started_at: chrono::DateTime<chrono::Utc>,
+    heartbeat: Arc<Heartbeat>,
+}
+
+impl StatusRenderer {
+    pub fn new(heartbeat: Arc<Heartbeat>) -> StatusRenderer {
+        StatusRenderer {
+            started: Instant::now(),
+            started_at: clock::now(),
+            heartbeat,
+        }
+    }
+}
+
+/// The cache-age keys of the original dashboard, and the sources behind them.
+const COMPAT_AGES: [(&str, &str); 3] = [
+    ("inverter", names::INVERTER),
+    ("price", names::PRICES),
+    ("metrics", names::METRICS),
+];
+
+fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
+    let age = s.age(view.now);
+    json!({
+        "state": s.freshness(view.now),
+        "age_s": age.map(|a| a.as_secs()),
+        "last_success": s.last_success.map(clock::local_rfc3339),
+        "last_attempt": s.last_attempt.map(clock::local_rfc3339),
+        "observed_at": s.observed_at.map(clock::local_rfc3339),
+        "origin": s.origin,
+        "last_error": s.last_error,
+        "last_error_at": s.last_error_at.map(clock::local_rfc3339),
+        "consecutive_failures": s.consecutive_failures,
+        "interval_s": s.interval.as_secs(),
+        "next_refresh_in_s": view.next_refresh_in(s),
+        "in_flight_s": s.in_flight_since.map(|t| view.now_instant.saturating_duration_since(t).as_secs()),
+        "last_duration_ms": s.last_duration.map(|d| d.as_millis() as u64),
+    })
+}
+
+/// Plain-language problems, most important first, for the page header and for people
+/// reading `/status` by hand.
+fn problems(view: &StoreView, coordinator: Option<&ProcessReport>) -> Vec<String> {
+    let mut out = Vec::new();
+    match coordinator {
+        Some(r) if !r.running => out.push("the coordinator process is not running".to_string()),
+        _ => {}
+    }
+    for s in view.sources {
+        let state = s.freshness(view.now);
+        match (&s.last_error, state) {
+            (Some(e), _) => out.push(format!("{}: {}", s.name, e)),
+            (None, Freshness::Fresh) => {}
+            (None, Freshness::Unavailable) if s.last_attempt.is_none() => {
+                out.push(format!("{}: not read yet", s.name))
+            }
+            (None, state) => out.push(format!("{}: data is {}", s.name, state.as_str())),
+        }
+    }
+    out
+}
+
+impl Renderer for StatusRenderer {
+    fn inputs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+        let now = view.now;
+        let uptime = self.started.elapsed().as_secs_f64();
+        let coordinator = view.data::<ProcessReport>(names::COORDINATOR);
+        let logs = view.data::<LogListing>(names::LOGS);
+
+        let mut sources = Map::new();
+        for s in view.sources {
+            sources.insert(s.name.to_string(), source_json(s, view));
+        }
+        let mut cache_ages = Map::new();
+        let mut last_errors = Map::new();
+        for (key, source) in COMPAT_AGES {
+            let s = view.get(source);
+            let age = s
+                .and_then(|s| s.last_success)
+                .map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
+            cache_ages.insert(format!("{key}_s"), json!(age));
+            last_errors.insert(key.to_string(), json!(s.and_then(|s| s.last_error.clone())));
+        }
+        let all_fresh = view
+            .sources
+            .iter()
+            .all(|s| s.freshness(now) == Freshness::Fresh);
+        let log_files: Map<String, Value> = logs
+            .map(|l| {
+                l.files
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.name.clone(),
+                            json!({"size": f.size, "modified": f.modified.map(clock::local_rfc3339)}),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let coordinator_json = coordinator.map(|r| {
+            json!({
+                "running": r.running,
+                "pid": r.pid,
+                "started_at": r.started_at.map(clock::local_rfc3339),
+                "uptime_s": r.uptime_s,
+                "uptime_human": r.uptime_s.map(clock::human_duration),
+                "cpu_percent": r.cpu_percent.map(|c| (c * 10.0).round() / 10.0),
+                "rss_bytes": r.rss_bytes,
+                "command": r.command,
+                "found_by": r.found_by,
+            })
+        });
+        let storage = crate::sources::storage_state(view);
+        let status = json!({
+            "status": "running",
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": clock::local_rfc3339(now),
+            "started_at": clock::local_rfc3339(self.started_at),
+            "coordinator_running": coordinator.map(|r| r.running),
+            "coordinator_pid": coordinator.and_then(|r| r.pid),
+            "coordinator": coordinator_json,
+            "server_uptime": (uptime * 10.0).round() / 10.0,
+            "server_uptime_human": clock::human_duration(uptime as u64),
+            "storage": storage,
+            "background_worker": {
+                "alive": self.heartbeat.is_alive(),
+                "health": if all_fresh { "healthy" } else { "degraded" },
+                "cache_ages": cache_ages,
+                "last_errors": last_errors,
+            },
+            "log_files": log_files,
+            "sources": sources,
+            "problems": problems(view, coordinator),
+        });
+        let health = json!({
+            "service": "energy-monitor",
+            "status": "healthy",
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": clock::local_rfc3339(now),
+        });
+        vec![
+            (STATUS.to_string(), Body::json(200, &status)),
+            (HEALTH.to_string(), Body::json(200, &health)),
+        ]
+    }
+}
+
+/// The 503 answer when the refresh thread is dead or has been silent too long.
+pub fn dead_refresh_body(heartbeat: &Heartbeat) -> Body {
+    let why = if heartbeat.has_finished() {
+        "the refresh thread has stopped".to_string()
+    } else {
+        format!(
+            "the refresh thread has made no progress for {} s",
+            heartbeat.silence().as_secs()
+        )
+    };
+    Body::json(
+        503,
+        &json!({
+            "status": "failed",
+            "timestamp": clock::local_rfc3339(clock::now()),
+            "version": env!("CARGO_PKG_VERSION"),
+            "background_worker": {"alive": false, "health": "failed"},
+            "error": why,
+        }),
+    )
+}
