@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod http;
 pub mod logging;
 pub mod refresh;
+pub mod schema;
 pub mod snapshot;
 pub mod sources;
 pub mod status;

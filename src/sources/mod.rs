@@ -48,3 +48,9 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
 pub fn storage_state(_view: &crate::refresh::StoreView) -> serde_json::Value {
     serde_json::json!({"connected": false, "has_data": false, "type": null})
 }
+
+/// The `pricing` object that `/current-state` embeds: the current quarter's final price and
+/// the day's cheapest, from the prices source. `None` while there is no valid price data.
+pub fn current_pricing(_view: &crate::refresh::StoreView) -> Option<serde_json::Value> {
+    None
+}
