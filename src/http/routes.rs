@@ -13,6 +13,7 @@ use serde_json::json;
 use super::query::Query;
 use crate::refresh::Heartbeat;
 use crate::snapshot::{Body, Snapshot};
+use crate::sources::coordinator_db as cdb;
 use crate::status;
 
 /// What a handler knows about a request. Never echoed into headers.
@@ -64,6 +65,36 @@ pub fn table() -> Vec<Route> {
             path: status::STATUS,
             prefix: false,
             handler: status_route,
+        },
+        Route {
+            path: cdb::render::CURRENT_STATE,
+            prefix: false,
+            handler: from_snapshot,
+        },
+        Route {
+            path: cdb::render::DECISIONS,
+            prefix: false,
+            handler: cdb::handlers::decisions,
+        },
+        Route {
+            path: cdb::render::METRICS,
+            prefix: false,
+            handler: from_snapshot,
+        },
+        Route {
+            path: cdb::render::MONTHLY_SUMMARY,
+            prefix: false,
+            handler: cdb::handlers::monthly_summary,
+        },
+        Route {
+            path: cdb::render::MONTHLY_COMPARISON,
+            prefix: false,
+            handler: cdb::handlers::monthly_comparison,
+        },
+        Route {
+            path: cdb::render::HISTORICAL,
+            prefix: false,
+            handler: from_snapshot,
         },
     ]
 }

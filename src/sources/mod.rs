@@ -5,6 +5,7 @@
 //! parsing as pure functions (tested without I/O) and keeps its I/O thin.
 
 pub mod coordinator;
+pub mod coordinator_db;
 pub mod log_dir;
 
 use std::sync::Arc;
@@ -38,15 +39,30 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
             config.coordinator.logs_dir.clone(),
             config.web.inverter_interval,
         )),
+        Box::new(coordinator_db::inverter::InverterSource::new(
+            config.coordinator.database.clone(),
+            &config.coordinator.root,
+            config.web.inverter_interval,
+            config.web.staleness_threshold,
+        )),
+        Box::new(coordinator_db::source::CoordinatorSource::new(
+            config.coordinator.database.clone(),
+            &config.coordinator.root,
+            config.web.metrics_interval,
+        )),
     ];
-    let renderers: Vec<Box<dyn Renderer>> = vec![status];
+    let renderers: Vec<Box<dyn Renderer>> = vec![
+        status,
+        Box::new(coordinator_db::render::CurrentStateRenderer),
+        Box::new(coordinator_db::render::CoordinatorRenderer),
+    ];
     Wiring { sources, renderers }
 }
 
 /// The `storage` object of `/status`: is the coordinator's DB open, and did it hold data at
-/// the last read? `type` is null until a DB source exists in this build.
-pub fn storage_state(_view: &crate::refresh::StoreView) -> serde_json::Value {
-    serde_json::json!({"connected": false, "has_data": false, "type": null})
+/// the last read? (`type` is `sqlite`.)
+pub fn storage_state(view: &crate::refresh::StoreView) -> serde_json::Value {
+    coordinator_db::storage_state(view)
 }
 
 /// The `pricing` object that `/current-state` embeds: the current quarter's final price and

@@ -1,0 +1,175 @@
+//! `energy_data` rows (the coordinator's 5-minute samples) and the 24-hour history built
+//! from them at their native step, with gaps left as gaps.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Row};
+
+use super::db::DbError;
+use super::time;
+
+/// The native step of `energy_data`.
+pub const STEP_S: i64 = 300;
+/// Slots in the 24-hour history.
+pub const HISTORY_SLOTS: usize = (24 * 3600 / STEP_S) as usize;
+
+/// One sample. Powers in W (grid negative = import), counters in kWh.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnergyRow {
+    pub at: DateTime<Utc>,
+    pub timestamp: String,
+    pub soc: Option<f64>,
+    pub pv_w: Option<f64>,
+    pub grid_w: Option<f64>,
+    pub house_w: Option<f64>,
+    pub battery_w: Option<f64>,
+    pub price_pln: Option<f64>,
+    pub import_total_kwh: Option<f64>,
+    pub tariff_zone: Option<String>,
+}
+
+/// A column as a number: integers and reals as they are, numeric text parsed, anything
+/// else (NULL, `"Unknown"`, blobs) `None`.
+pub fn lenient_f64(r: &Row, i: usize) -> Option<f64> {
+    match r.get_ref(i).ok()? {
+        ValueRef::Integer(n) => Some(n as f64),
+        ValueRef::Real(f) => Some(f).filter(|f| f.is_finite()),
+        ValueRef::Text(t) => std::str::from_utf8(t).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn lenient_text(r: &Row, i: usize) -> Option<String> {
+    match r.get_ref(i).ok()? {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Rows whose instant lies in `[from, to)`, oldest first, by the timestamp index.
+pub fn query(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<EnergyRow>, DbError> {
+    let (lo, hi) = time::query_bounds(from, to);
+    let q = |e| DbError::Query("energy_data by time", e);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT timestamp, created_at, battery_soc, pv_power, grid_power, house_consumption, \
+             battery_power, price_pln, grid_import_total_kwh, tariff_zone \
+             FROM energy_data WHERE timestamp >= ?1 AND timestamp <= ?2",
+        )
+        .map_err(q)?;
+    let mut rows = stmt.query([&lo, &hi]).map_err(q)?;
+    let mut out = Vec::new();
+    let mut unreadable = 0u32;
+    while let Some(r) = rows.next().map_err(q)? {
+        let Some(ts) = lenient_text(r, 0) else {
+            unreadable += 1;
+            continue;
+        };
+        let hint = lenient_text(r, 1).and_then(|c| time::parse_created_at(&c));
+        let Some(at) = time::parse_instant(&ts, hint) else {
+            unreadable += 1;
+            continue;
+        };
+        if at < from || at >= to {
+            continue;
+        }
+        out.push(EnergyRow {
+            at,
+            timestamp: ts,
+            soc: lenient_f64(r, 2),
+            pv_w: lenient_f64(r, 3),
+            grid_w: lenient_f64(r, 4),
+            house_w: lenient_f64(r, 5),
+            battery_w: lenient_f64(r, 6),
+            price_pln: lenient_f64(r, 7),
+            import_total_kwh: lenient_f64(r, 8),
+            tariff_zone: lenient_text(r, 9),
+        });
+    }
+    if unreadable > 0 {
+        notes.push(format!(
+            "energy_data: {unreadable} row(s) without a readable timestamp skipped"
+        ));
+    }
+    out.sort_by_key(|r| r.at);
+    Ok(out)
+}
+
+/// The 24-hour history: one slot per 5 minutes, the last slot holding `end`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// Start of the first slot.
+    pub start: DateTime<Utc>,
+    /// `HISTORY_SLOTS` slots; `None` where no sample exists.
+    pub slots: Vec<Option<EnergyRow>>,
+}
+
+/// The start of the 5-minute slot holding `t`.
+pub fn slot_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    let s = t.timestamp().div_euclid(STEP_S) * STEP_S;
+    Utc.timestamp_opt(s, 0).single().unwrap_or(t)
+}
+
+/// Places `rows` (any order) into the slots of the 24 hours ending at `end`. When two
+/// samples fall into one slot the later one is kept.
+pub fn history(rows: &[EnergyRow], end: DateTime<Utc>) -> History {
+    let last = slot_start(end);
+    let start = last - Duration::seconds(STEP_S * (HISTORY_SLOTS as i64 - 1));
+    let mut slots: Vec<Option<EnergyRow>> = vec![None; HISTORY_SLOTS];
+    for r in rows {
+        if r.at < start || r.at >= last + Duration::seconds(STEP_S) {
+            continue;
+        }
+        let i = ((r.at - start).num_seconds() / STEP_S) as usize;
+        let replace = match &slots[i] {
+            Some(have) => r.at >= have.at,
+            None => true,
+        };
+        if replace {
+            slots[i] = Some(r.clone());
+        }
+    }
+    History { start, slots }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(at: &str, soc: f64) -> EnergyRow {
+        EnergyRow {
+            at: DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&Utc),
+            soc: Some(soc),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn history_keeps_gaps_as_gaps() {
+        let end = DateTime::parse_from_rfc3339("2026-07-01T12:03:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let rows = vec![
+            row("2026-07-01T12:00:10Z", 50.0),
+            row("2026-07-01T11:50:05Z", 49.0),
+            row("2026-07-01T11:52:00Z", 49.5), // same slot as 11:50: later wins
+            row("2026-06-30T12:04:59Z", 10.0), // before the window
+            row("2026-06-30T12:05:00Z", 11.0), // first slot
+        ];
+        let h = history(&rows, end);
+        assert_eq!(h.slots.len(), HISTORY_SLOTS);
+        assert_eq!(h.start.to_rfc3339(), "2026-06-30T12:05:00+00:00");
+        assert_eq!(h.slots[0].as_ref().unwrap().soc, Some(11.0));
+        assert_eq!(h.slots[HISTORY_SLOTS - 1].as_ref().unwrap().soc, Some(50.0));
+        assert!(h.slots[HISTORY_SLOTS - 2].is_none(), "11:55 is a gap");
+        assert_eq!(h.slots[HISTORY_SLOTS - 3].as_ref().unwrap().soc, Some(49.5));
+        assert_eq!(h.slots.iter().filter(|s| s.is_some()).count(), 3);
+    }
+}

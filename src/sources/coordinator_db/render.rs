@@ -1,0 +1,417 @@
+//! Renderers for the coordinator-data routes: the typed data of the `inverter` and
+//! `metrics` sources, pre-serialized into route bodies on the refresh thread.
+//!
+//! Without data, every route gets an `unavailable` body (503) that names the last error
+//! and holds no numbers. With old data, bodies are still served and say `stale`/`expired`.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::decisions::Decision;
+use super::energy::{EnergyRow, STEP_S};
+use super::figures::round;
+use super::inverter::InverterData;
+use super::source::{CoordinatorData, WINDOWS};
+use super::summary::{self, MonthSummary};
+use crate::clock;
+use crate::refresh::{Renderer, SourceStatus, StoreView};
+use crate::snapshot::{route_key, Body};
+use crate::sources::names;
+
+pub const CURRENT_STATE: &str = "/current-state";
+pub const DECISIONS: &str = "/decisions";
+pub const METRICS: &str = "/metrics";
+pub const MONTHLY_SUMMARY: &str = "/monthly-summary";
+pub const MONTHLY_COMPARISON: &str = "/monthly-comparison";
+pub const HISTORICAL: &str = "/historical-data";
+/// Query suffix of the body served for a month outside the served range.
+pub const MISSING: &str = "missing";
+
+/// The 503 body of a route without data: no numbers, the reason, and when data was last
+/// good.
+pub fn unavailable(s: Option<&SourceStatus>, what: &str) -> Body {
+    let error = s
+        .and_then(|s| s.last_error.clone())
+        .unwrap_or_else(|| format!("{what} has not been read yet"));
+    Body::json(
+        503,
+        &json!({
+            "status": "unavailable",
+            "freshness": "unavailable",
+            "data_source": "unavailable",
+            "error": error,
+            "last_success": s.and_then(|s| s.last_success).map(clock::local_rfc3339),
+        }),
+    )
+}
+
+fn kw(w: Option<f64>) -> Option<f64> {
+    w.map(|w| round(w / 1000.0, 3))
+}
+
+/// A JSON number at `path` in `v`, or null (strings holding numbers are read too).
+fn num(v: &Value, path: &str) -> Value {
+    super::decisions::number(v.pointer(path))
+        .map(Value::from)
+        .unwrap_or(Value::Null)
+}
+
+fn any(v: &Value, path: &str) -> Value {
+    v.pointer(path).cloned().unwrap_or(Value::Null)
+}
+
+/// `/current-state` from a reading (spec §2.10 structure; nothing fabricated).
+pub fn current_state(
+    data: &InverterData,
+    s: &SourceStatus,
+    view: &StoreView,
+    pricing: Option<Value>,
+) -> Value {
+    let r = &data.reading;
+    let d = &r.data;
+    let age = (view.now - r.at).num_milliseconds().max(0) as f64 / 1000.0;
+    let freshness = s.freshness(view.now);
+    let charging = match d.pointer("/battery/charging_status") {
+        Some(Value::Bool(true)) => json!("charging"),
+        Some(Value::Bool(false)) => json!("idle"),
+        _ => Value::Null,
+    };
+    let warning = (freshness.as_str() != "fresh").then(|| {
+        format!(
+            "Data is {}s old (from {})",
+            age as u64,
+            r.at.with_timezone(&clock::ZONE).format("%H:%M:%S")
+        )
+    });
+    let health = r.coordinator.as_ref().map(|c| {
+        json!({
+            "coordinator_state": c.state,
+            "coordinator_uptime_s": c.uptime_s,
+            "decision_count": c.decision_count,
+            "last_error": c.last_error,
+        })
+    });
+    json!({
+        "timestamp": r.timestamp,
+        "data_timestamp": clock::local_rfc3339(r.at),
+        "data_age_s": age as u64,
+        "cache_age_seconds": round(age, 1),
+        "freshness": freshness,
+        "stale_after_s": s.stale_after.as_secs(),
+        "source": r.origin,
+        "source_detail": r.detail,
+        "data_source": r.origin,
+        "data_warning": warning,
+        "last_error": s.last_error,
+        "skipped": data.skipped,
+        "tariff_zone": any(d, "/tariff_zone"),
+        "battery": {
+            "soc_percent": num(d, "/battery/soc_percent"),
+            "temperature_c": num(d, "/battery/temperature"),
+            "charging_status": charging,
+            "power_w": num(d, "/battery/power_w"),
+            "voltage_v": num(d, "/battery/voltage"),
+            "current_a": num(d, "/battery/current"),
+        },
+        "photovoltaic": {
+            "current_power_w": num(d, "/photovoltaic/current_power_w"),
+            "daily_generation_kwh": num(d, "/photovoltaic/daily_production_kwh"),
+            "pv1_power_w": num(d, "/photovoltaic/pv1_power_w"),
+            "pv2_power_w": num(d, "/photovoltaic/pv2_power_w"),
+        },
+        "house_consumption": {
+            "current_power_w": num(d, "/house_consumption/current_power_w"),
+            "daily_consumption_kwh": num(d, "/house_consumption/daily_total_kwh"),
+        },
+        "grid": {
+            "current_power_w": num(d, "/grid/power_w"),
+            "flow_direction": any(d, "/grid/flow_direction"),
+            "daily_import_kwh": num(d, "/grid/today_imported_kwh"),
+            "daily_export_kwh": num(d, "/grid/today_exported_kwh"),
+            "voltage_v": num(d, "/grid/voltage"),
+            "l1_current_a": num(d, "/grid/l1_current_a"),
+            "l2_current_a": num(d, "/grid/l2_current_a"),
+            "l3_current_a": num(d, "/grid/l3_current_a"),
+        },
+        "inverter": {
+            "model": any(d, "/system/inverter_model"),
+            "serial": any(d, "/system/inverter_serial"),
+            "connection_status": any(d, "/system/connection_status"),
+        },
+        "pricing": pricing,
+        "weather": d.get("weather").filter(|w| w.is_object()).cloned(),
+        "decision_factors": null,
+        "recommendations": null,
+        "system_health": health,
+    })
+}
+
+/// Renders `/current-state`. Re-rendered every second (its age changes); the body is
+/// small.
+pub struct CurrentStateRenderer;
+
+impl Renderer for CurrentStateRenderer {
+    fn inputs(&self) -> &'static [&'static str] {
+        &[names::INVERTER, names::PRICES]
+    }
+
+    fn time_key(&self, view: &StoreView) -> u64 {
+        view.now.timestamp() as u64
+    }
+
+    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+        let s = view.get(names::INVERTER);
+        let body = match (s, view.data::<InverterData>(names::INVERTER)) {
+            (Some(s), Some(data)) => Body::json(
+                200,
+                &current_state(data, s, view, crate::sources::current_pricing(view)),
+            ),
+            _ => unavailable(s, "the inverter state"),
+        };
+        vec![(CURRENT_STATE.to_string(), body)]
+    }
+}
+
+/// Renders every route of the `metrics` source. Runs when its data or freshness changes.
+pub struct CoordinatorRenderer;
+
+#[derive(Serialize)]
+struct DecisionsBody<'a> {
+    time_range: &'a str,
+    timestamp: String,
+    freshness: &'static str,
+    data_source: &'static str,
+    total_count: u64,
+    charging_count: u64,
+    wait_count: u64,
+    battery_selling_count: u64,
+    last_error: Option<&'a str>,
+    skipped: &'a [String],
+    decisions: Vec<&'a Map<String, Value>>,
+}
+
+fn decisions_body(
+    range: &str,
+    list: &[Decision],
+    d: &CoordinatorData,
+    s: &SourceStatus,
+    view: &StoreView,
+) -> Body {
+    let counts = super::decisions::Counts::of(list.iter().map(|x| &x.facts));
+    let (db, files) = (
+        list.iter().any(|x| x.from_db),
+        list.iter().any(|x| x.from_file),
+    );
+    Body::json(
+        200,
+        &DecisionsBody {
+            time_range: range,
+            timestamp: clock::local_rfc3339(d.refreshed_at),
+            freshness: s.freshness(view.now).as_str(),
+            data_source: match (db, files) {
+                (true, true) => "database+files",
+                (true, false) => "database",
+                (false, true) => "files",
+                (false, false) => "none",
+            },
+            total_count: counts.total,
+            charging_count: counts.charging,
+            wait_count: counts.wait,
+            battery_selling_count: counts.selling,
+            last_error: s.last_error.as_deref(),
+            skipped: &d.skipped,
+            decisions: list.iter().map(|x| &x.object).collect(),
+        },
+    )
+}
+
+fn metrics_body(d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {
+    let m = &d.metrics.month_to_date;
+    let savings_total = match (m.savings_vs_daily_average_pln, m.selling_revenue_pln) {
+        (Some(a), Some(b)) => Some(round(a + b, 2)),
+        _ => None,
+    };
+    let pct = match (m.charging_cost_pln, savings_total) {
+        (Some(c), Some(sv)) if c + sv > 0.0 => Some(round(sv / (c + sv) * 100.0, 1)),
+        _ => None,
+    };
+    Body::json(
+        200,
+        &json!({
+            "timestamp": clock::local_rfc3339(d.refreshed_at),
+            "freshness": s.freshness(view.now),
+            "data_source": if d.db_connected { "database" } else { "files" },
+            "last_error": s.last_error,
+            "time_range": "current_month",
+            "month_to_date": d.metrics.month_to_date,
+            "last_24h": d.metrics.last_24h,
+            "total_decisions": m.decisions.total,
+            "charging_count": m.decisions.charging,
+            "wait_count": m.decisions.wait,
+            "battery_selling_count": m.decisions.selling,
+            "total_energy_charged_kwh": m.energy_charged_kwh,
+            "total_cost_pln": m.charging_cost_pln,
+            "total_savings_pln": savings_total,
+            "savings_percentage": pct,
+            "avg_confidence": m.avg_confidence_percent,
+            "avg_cost_per_kwh_pln": m.avg_price_paid_pln_per_kwh,
+        }),
+    )
+}
+
+fn series(h: &[Option<EnergyRow>], f: impl Fn(&EnergyRow) -> Option<f64>) -> Vec<Option<f64>> {
+    h.iter().map(|r| r.as_ref().and_then(&f)).collect()
+}
+
+fn history_body(d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {
+    let Some(h) = &d.history else {
+        return Body::json(
+            503,
+            &json!({
+                "status": "unavailable",
+                "freshness": "unavailable",
+                "data_source": "unavailable",
+                "error": d.db_problem.clone().unwrap_or_else(|| "energy_data is not readable".into()),
+            }),
+        );
+    };
+    let times: Vec<chrono::DateTime<chrono::Utc>> = (0..h.slots.len())
+        .map(|i| h.start + chrono::Duration::seconds(STEP_S * i as i64))
+        .collect();
+    let soc = series(&h.slots, |r| r.soc);
+    let pv = series(&h.slots, |r| kw(r.pv_w));
+    let newest = h.slots.iter().rev().flatten().next();
+    let present: Vec<f64> = soc.iter().flatten().copied().collect();
+    let pv_peak = pv
+        .iter()
+        .flatten()
+        .copied()
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    Body::json(
+        200,
+        &json!({
+            "data_source": "energy_data",
+            "freshness": s.freshness(view.now),
+            "step_s": STEP_S,
+            "from": clock::local_rfc3339(h.start),
+            "to": clock::local_rfc3339(times.last().copied().unwrap_or(h.start) + chrono::Duration::seconds(STEP_S)),
+            "timestamps": times.iter().map(|t| t.with_timezone(&clock::ZONE).format("%H:%M").to_string()).collect::<Vec<_>>(),
+            "instants": times.iter().map(|t| clock::local_rfc3339(*t)).collect::<Vec<_>>(),
+            "soc_data": soc,
+            "pv_power_data": pv,
+            "house_consumption_data": series(&h.slots, |r| kw(r.house_w)),
+            "grid_power_data": series(&h.slots, |r| kw(r.grid_w)),
+            "battery_power_data": series(&h.slots, |r| kw(r.battery_w)),
+            "units": {"soc_data": "%", "pv_power_data": "kW", "house_consumption_data": "kW",
+                      "grid_power_data": "kW (negative = import)", "battery_power_data": "kW (inverter sign)",
+                      "current_pv_power": "W", "pv_peak": "kW"},
+            "slots": h.slots.len(),
+            "data_points": h.slots.iter().filter(|x| x.is_some()).count(),
+            "last_update": newest.map(|r| clock::local_rfc3339(r.at)),
+            "current_soc": newest.and_then(|r| r.soc),
+            "current_pv_power": newest.and_then(|r| r.pv_w),
+            "soc_range": (!present.is_empty()).then(|| json!({
+                "min": present.iter().copied().fold(f64::INFINITY, f64::min),
+                "max": present.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            })),
+            "pv_peak": pv_peak,
+        }),
+    )
+}
+
+fn month_body(m: &MonthSummary, d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {
+    let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut v {
+        o.insert("freshness".into(), json!(s.freshness(view.now)));
+        o.insert(
+            "generated_at".into(),
+            json!(clock::local_rfc3339(d.months_built_at)),
+        );
+        o.insert(
+            "data_source".into(),
+            json!(if m.days_with_data == 0 {
+                "none"
+            } else {
+                "coordinator"
+            }),
+        );
+    }
+    Body::json(200, &v)
+}
+
+fn ym_key(path: &str, y: i32, m: u32) -> String {
+    route_key(path, &[("year", &y.to_string()), ("month", &m.to_string())])
+}
+
+impl Renderer for CoordinatorRenderer {
+    fn inputs(&self) -> &'static [&'static str] {
+        &[names::METRICS]
+    }
+
+    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+        let s = view.get(names::METRICS);
+        let mut out = Vec::new();
+        let (Some(s), Some(d)) = (s, view.data::<CoordinatorData>(names::METRICS)) else {
+            let body = unavailable(s, "the coordinator's data");
+            for (range, _) in WINDOWS {
+                out.push((route_key(DECISIONS, &[("time_range", range)]), body.clone()));
+            }
+            for key in [METRICS, HISTORICAL, MONTHLY_SUMMARY, MONTHLY_COMPARISON] {
+                out.push((key.to_string(), body.clone()));
+            }
+            out.push((format!("{MONTHLY_SUMMARY}?{MISSING}"), body.clone()));
+            out.push((format!("{MONTHLY_COMPARISON}?{MISSING}"), body));
+            return out;
+        };
+        for (i, (range, _)) in WINDOWS.iter().enumerate() {
+            out.push((
+                route_key(DECISIONS, &[("time_range", range)]),
+                decisions_body(range, d.window(i), d, s, view),
+            ));
+        }
+        out.push((METRICS.to_string(), metrics_body(d, s, view)));
+        out.push((HISTORICAL.to_string(), history_body(d, s, view)));
+        let months = &d.months;
+        for m in months.iter() {
+            out.push((
+                ym_key(MONTHLY_SUMMARY, m.year, m.month),
+                month_body(m, d, s, view),
+            ));
+        }
+        if let Some(current) = months.last() {
+            out.push((MONTHLY_SUMMARY.to_string(), month_body(current, d, s, view)));
+            let compare = |prev: &MonthSummary| {
+                let mut v = summary::comparison(current, prev);
+                v["timestamp"] = json!(clock::local_rfc3339(d.months_built_at));
+                v["freshness"] = json!(s.freshness(view.now));
+                Body::json(200, &v)
+            };
+            for m in months.iter() {
+                out.push((ym_key(MONTHLY_COMPARISON, m.year, m.month), compare(m)));
+            }
+            let (py, pm) = summary::prev_month(current.year, current.month);
+            let prev = months
+                .iter()
+                .find(|m| (m.year, m.month) == (py, pm))
+                .cloned()
+                .unwrap_or_else(|| summary::aggregate(py, pm, Vec::new(), Vec::new()));
+            out.push((MONTHLY_COMPARISON.to_string(), compare(&prev)));
+            let first = &months[0];
+            let missing = Body::json(
+                404,
+                &json!({
+                    "error": format!(
+                        "no summary for that month: months from {}-{:02} to {}-{:02} are served (the first month with coordinator data, at most {} months back)",
+                        first.year, first.month, current.year, current.month, super::source::MAX_PAST_MONTHS
+                    ),
+                    "parameter": "month",
+                    "available_from": format!("{}-{:02}", first.year, first.month),
+                    "available_to": format!("{}-{:02}", current.year, current.month),
+                }),
+            );
+            out.push((format!("{MONTHLY_SUMMARY}?{MISSING}"), missing.clone()));
+            out.push((format!("{MONTHLY_COMPARISON}?{MISSING}"), missing));
+        }
+        out
+    }
+}
