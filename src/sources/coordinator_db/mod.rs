@@ -21,6 +21,7 @@ pub mod render;
 pub mod source;
 pub mod summary;
 pub mod time;
+pub mod writer;
 
 use serde_json::{json, Value};
 

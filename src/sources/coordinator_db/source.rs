@@ -502,3 +502,292 @@ impl Source for CoordinatorSource {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::coordinator_db::decisions::Category;
+    use crate::sources::coordinator_db::writer::{self, Sample};
+    use serde_json::json;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    struct Root {
+        dir: tempfile::TempDir,
+    }
+
+    impl Root {
+        fn new() -> Root {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("out/energy_data")).unwrap();
+            std::fs::create_dir_all(dir.path().join("out/daily_snapshots")).unwrap();
+            std::fs::create_dir_all(dir.path().join("data")).unwrap();
+            Root { dir }
+        }
+        fn db_path(&self) -> PathBuf {
+            self.dir.path().join("data/goodwe_energy.db")
+        }
+        fn create_db(&self) -> Connection {
+            let c = Connection::open(self.db_path()).unwrap();
+            crate::schema::create(&c).unwrap();
+            c
+        }
+        fn source(&self) -> CoordinatorSource {
+            CoordinatorSource::new(self.db_path(), self.dir.path(), Duration::from_secs(60))
+        }
+        fn file(&self, rel: &str, text: &str) {
+            std::fs::write(self.dir.path().join(rel), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn figures_windows_and_summaries_match_the_rows_written() {
+        let root = Root::new();
+        let c = root.create_db();
+        let now = at("2026-07-15T10:00:00Z"); // 12:00 in Warsaw
+                                              // Today: two charges (02:00 and 03:00 local), one wait.
+        writer::charge(&c, at("2026-07-15T00:00:00Z"), 2.0, 0.5, 0.4, "T2").unwrap();
+        writer::charge(&c, at("2026-07-15T01:00:00Z"), 3.0, 0.6, 0.3, "T2").unwrap();
+        writer::decision(
+            &c,
+            at("2026-07-15T09:30:00Z"),
+            Some("charging"),
+            "wait",
+            None,
+            &json!({"confidence": 0.5}),
+        )
+        .unwrap();
+        // Earlier this month (2026-07-03): one charge; last month: one charge.
+        writer::charge(&c, at("2026-07-03T01:00:00Z"), 4.0, 0.5, 1.0, "T1").unwrap();
+        writer::charge(&c, at("2026-06-20T01:00:00Z"), 1.0, 0.7, 0.0, "T2").unwrap();
+        // A selling decision file with a known outcome, and a broken file.
+        root.file(
+            "out/energy_data/battery_selling_decision_20260715_110000.json",
+            &json!({"timestamp": "2026-07-15T11:00:00", "expected_revenue_pln": 2.0,
+                    "energy_sold_kwh": 2.5, "execution_success": true})
+            .to_string(),
+        );
+        root.file(
+            "out/energy_data/charging_decision_20260715_113000.json",
+            "{\"timestamp\": ",
+        );
+        // Energy samples for today: counters and prices.
+        for i in 0..24 {
+            let t = at("2026-07-15T00:00:00Z") + chrono::Duration::minutes(5 * i);
+            writer::energy(
+                &c,
+                t,
+                &Sample {
+                    soc: Some(40.0 + i as f64),
+                    pv_w: Some(0),
+                    price_pln: Some(if i < 3 { 0.5 } else { 0.9 }),
+                    import_total_kwh: Some(100.0 + i as f64 * 0.5),
+                    tariff_zone: Some("T2"),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        let d = root.source().refresh_at(now).unwrap();
+        assert!(d.db_connected);
+        // Windows: 1h holds the wait and the sale; 24h all five of today.
+        assert_eq!(d.window(0).len(), 2);
+        assert_eq!(d.window(1).len(), 4);
+        assert_eq!(d.window(3).len(), 6);
+        assert!(
+            d.skipped
+                .iter()
+                .any(|s| s.contains("charging_decision_20260715_113000.json")),
+            "{:?}",
+            d.skipped
+        );
+        let m = &d.metrics.month_to_date;
+        assert_eq!(m.decisions.charging, 3);
+        assert_eq!(m.decisions.selling, 1);
+        assert_eq!(m.energy_charged_kwh, Some(9.0));
+        assert_eq!(m.charging_cost_pln, Some(2.0 * 0.5 + 3.0 * 0.6 + 4.0 * 0.5));
+        assert_eq!(m.savings_vs_daily_average_pln, Some(1.7));
+        assert_eq!(m.selling_revenue_pln, Some(2.0));
+        // 00:00Z falls in a priced quarter (0.5, one of the cheapest); 01:00Z is priced 0.9.
+        assert_eq!(m.cheapest_quarter_share_percent, Some(40.0));
+        let l = &d.metrics.last_24h;
+        assert_eq!(l.decisions.total, 4);
+        // Months: June and July served; July has the 3rd (database) and today (live).
+        assert_eq!(d.months.len(), 2);
+        let july = &d.months[1];
+        assert_eq!((july.year, july.month), (2026, 7));
+        assert_eq!(july.day_sources.database, 1);
+        assert_eq!(july.day_sources.live, 1);
+        assert_eq!(july.charging_count, 3);
+        assert_eq!(july.total_energy_kwh, 9.0);
+        let today = july.daily_summaries.last().unwrap();
+        assert_eq!(today.source, "live");
+        assert_eq!(today.real_grid_import_kwh, Some(11.5));
+        assert_eq!(today.selling_revenue_pln, 2.0);
+        assert_eq!(d.months[0].charging_count, 1);
+        // History: the 24 samples are in the last 24 h, the rest are gaps.
+        let h = d.history.as_ref().unwrap();
+        assert_eq!(h.slots.iter().filter(|s| s.is_some()).count(), 24);
+    }
+
+    #[test]
+    fn snapshot_files_are_used_and_corrupt_ones_skipped() {
+        let root = Root::new();
+        let c = root.create_db();
+        let now = at("2026-07-15T10:00:00Z");
+        writer::charge(&c, at("2026-07-02T01:00:00Z"), 4.0, 0.5, 1.0, "T1").unwrap();
+        writer::charge(&c, at("2026-07-03T01:00:00Z"), 1.0, 0.5, 0.0, "T1").unwrap();
+        root.file(
+            "out/daily_snapshots/snapshot_20260702.json",
+            &json!({"date": "2026-07-02", "total_decisions": 7, "charging_count": 7, "wait_count": 0,
+                    "total_energy_kwh": 70.0, "total_cost_pln": 7.0, "total_savings_pln": 0.7}).to_string(),
+        );
+        root.file(
+            "out/daily_snapshots/snapshot_20260703.json",
+            &json!({"date": "2026-07-03", "total_decisions": "many", "charging_count": 1, "wait_count": 0,
+                    "total_energy_kwh": 1.0, "total_cost_pln": 0.5, "total_savings_pln": 0.0}).to_string(),
+        );
+        let mut src = root.source();
+        let d = src.refresh_at(now).unwrap();
+        let july = d.months.last().unwrap();
+        assert_eq!(july.day_sources.snapshot_file, 1);
+        assert_eq!(july.day_sources.database, 1);
+        assert_eq!(
+            july.total_energy_kwh, 71.0,
+            "70 from the snapshot, 1 from the DB"
+        );
+        assert_eq!(july.skipped.len(), 1);
+        assert!(july.skipped[0].contains("snapshot_20260703.json"));
+        // Nothing was written into the coordinator's out/.
+        let files = std::fs::read_dir(root.dir.path().join("out/daily_snapshots"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 2);
+        // A later rebuild reuses settled days and stays equal.
+        src.months = None;
+        let again = src.refresh_at(now).unwrap();
+        assert_eq!(again.months.last().unwrap().total_energy_kwh, 71.0);
+    }
+
+    #[test]
+    fn month_boundary_and_dst_days_in_warsaw() {
+        let root = Root::new();
+        let c = root.create_db();
+        // 2026-10-31T23:30 local (22:30Z, CET) is October; 2026-11-01T00:30 local is November.
+        writer::charge(&c, at("2026-10-31T22:30:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        writer::charge(&c, at("2026-10-31T23:30:00Z"), 2.0, 0.5, 0.0, "T2").unwrap();
+        // 2026-10-25 has 25 hours: 02:30 local twice (00:30Z and 01:30Z), both on the 25th.
+        writer::charge(&c, at("2026-10-25T00:30:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        writer::charge(&c, at("2026-10-25T01:30:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        writer::charge(&c, at("2026-10-24T22:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap(); // 00:00 on the 25th
+        writer::charge(&c, at("2026-10-24T21:59:00Z"), 5.0, 0.5, 0.0, "T2").unwrap(); // 23:59 on the 24th
+                                                                                      // 2026-03-29 has 23 hours.
+        writer::charge(&c, at("2026-03-28T23:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap(); // 00:00 on the 29th
+        writer::charge(&c, at("2026-03-29T21:59:00Z"), 1.0, 0.5, 0.0, "T2").unwrap(); // 23:59 on the 29th
+        writer::charge(&c, at("2026-03-29T22:00:00Z"), 3.0, 0.5, 0.0, "T2").unwrap(); // 00:00 on the 30th
+        let d = root
+            .source()
+            .refresh_at(at("2026-11-10T12:00:00Z"))
+            .unwrap();
+        let month = |y, m| {
+            d.months
+                .iter()
+                .find(|x| (x.year, x.month) == (y, m))
+                .unwrap()
+        };
+        let day = |y, m, dd: &str| {
+            month(y, m)
+                .daily_summaries
+                .iter()
+                .find(|s| s.date == dd)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(day(2026, 10, "2026-10-31").charging_count, 1);
+        assert_eq!(day(2026, 11, "2026-11-01").charging_count, 1);
+        assert_eq!(day(2026, 11, "2026-11-01").total_energy_kwh, 2.0);
+        assert_eq!(day(2026, 10, "2026-10-25").charging_count, 3);
+        assert_eq!(day(2026, 10, "2026-10-24").total_energy_kwh, 5.0);
+        assert_eq!(day(2026, 3, "2026-03-29").charging_count, 2);
+        assert_eq!(day(2026, 3, "2026-03-30").total_energy_kwh, 3.0);
+        assert_eq!(month(2026, 11).charging_count, 1);
+        // The recent list spans the last 30 days: the six October charges above.
+        assert_eq!(
+            d.decisions
+                .iter()
+                .filter(|x| x.facts.category == Category::Charging)
+                .count(),
+            6
+        );
+    }
+
+    #[test]
+    fn missing_then_appears_then_replaced() {
+        let root = Root::new();
+        let now = at("2026-07-15T10:00:00Z");
+        let mut src = root.source();
+        std::fs::remove_dir_all(root.dir.path().join("out")).unwrap();
+        let e = src.refresh_at(now).unwrap_err();
+        assert!(e.0.contains("does not exist"), "{e}");
+        let c = root.create_db();
+        writer::charge(&c, at("2026-07-15T08:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        drop(c);
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.window(1).len(), 1);
+        // Replace the file: a new DB with two decisions renamed over the old one.
+        let tmp = root.dir.path().join("data/new.db");
+        let c = Connection::open(&tmp).unwrap();
+        crate::schema::create(&c).unwrap();
+        writer::charge(&c, at("2026-07-15T08:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        writer::charge(&c, at("2026-07-15T08:15:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        drop(c);
+        std::fs::rename(&tmp, root.db_path()).unwrap();
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.window(1).len(), 2);
+        std::fs::remove_file(root.db_path()).unwrap();
+        assert!(src.refresh_at(now).is_err());
+    }
+
+    #[test]
+    fn a_writer_in_wal_mode_never_causes_errors_or_torn_reads() {
+        let root = Root::new();
+        let c = root.create_db();
+        drop(c);
+        let path = root.db_path();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop_w = std::sync::Arc::clone(&stop);
+        let now = clock::now();
+        let writer_thread = std::thread::spawn(move || {
+            let mut c = Connection::open(&path).unwrap();
+            c.busy_timeout(Duration::from_secs(5)).unwrap();
+            let mut batches = 0u64;
+            while !stop_w.load(std::sync::atomic::Ordering::Relaxed) && batches < 400 {
+                let tx = c.transaction().unwrap();
+                // Four decisions per transaction: a reader must see a multiple of four.
+                for k in 0..4 {
+                    let t = now - chrono::Duration::seconds((batches * 4 + k) as i64 + 1);
+                    writer::charge(&tx, t, 1.0, 0.5, 0.1, "T2").unwrap();
+                }
+                tx.commit().unwrap();
+                batches += 1;
+            }
+            batches
+        });
+        let mut src = root.source();
+        let mut last = 0;
+        for _ in 0..60 {
+            let d = src.refresh_at(now).unwrap();
+            let n = d.window(1).len();
+            assert_eq!(n % 4, 0, "torn read: {n} decisions");
+            assert!(n >= last, "went backwards: {n} < {last}");
+            last = n;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let batches = writer_thread.join().unwrap();
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.window(1).len() as u64, batches * 4);
+    }
+}
