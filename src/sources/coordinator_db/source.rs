@@ -120,6 +120,11 @@ impl CoordinatorSource {
         }
     }
 
+    /// Makes the next refresh rebuild the month summaries (as after [`SUMMARY_TTL`]).
+    pub fn expire_summaries(&mut self) {
+        self.months = None;
+    }
+
     /// One full refresh at `now` (the bench calls this directly).
     pub fn refresh_at(&mut self, now: DateTime<Utc>) -> Result<CoordinatorData, SourceError> {
         let mut skipped = Vec::new();
