@@ -137,6 +137,9 @@ fn open_read_only(path: &Path) -> Result<Connection, DbError> {
         .map_err(|e| DbError::Open(path.into(), e))?;
     conn.pragma_update(None, "query_only", true)
         .map_err(|e| DbError::Open(path.into(), e))?;
+    // A small page cache: reads are short range scans, and memory matters more.
+    conn.pragma_update(None, "cache_size", -1024)
+        .map_err(|e| DbError::Open(path.into(), e))?;
     // A DB that is not SQLite fails here rather than on the first real query.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)

@@ -113,59 +113,119 @@ const CHARGING_PHRASES: [&str; 5] = [
     "charging started",
 ];
 
+/// The fields of a decision that its category and facts depend on, however it was read.
+#[derive(Debug, Clone, Default)]
+pub struct Fields<'a> {
+    pub action: Option<&'a str>,
+    pub decision: Option<&'a str>,
+    pub filename: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub reasoning: Option<&'a str>,
+    pub energy_kwh: Option<f64>,
+    pub energy_sold_kwh: Option<f64>,
+    pub estimated_cost_pln: Option<f64>,
+    pub cost_pln: Option<f64>,
+    pub estimated_savings_pln: Option<f64>,
+    pub savings_pln: Option<f64>,
+    pub expected_revenue_pln: Option<f64>,
+    pub confidence: Option<f64>,
+    pub current_price: Option<f64>,
+    pub current_price_pln: Option<f64>,
+    pub tariff_zone: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub charging_source: Option<&'a str>,
+    pub execution_success: Option<bool>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn of_object(o: &'a Map<String, Value>) -> Fields<'a> {
+        let n = |k: &str| number(o.get(k));
+        Fields {
+            action: text(o, "action"),
+            decision: text(o, "decision"),
+            filename: text(o, "filename"),
+            reason: text(o, "reason"),
+            reasoning: text(o, "reasoning"),
+            energy_kwh: n("energy_kwh"),
+            energy_sold_kwh: n("energy_sold_kwh"),
+            estimated_cost_pln: n("estimated_cost_pln"),
+            cost_pln: n("cost_pln"),
+            estimated_savings_pln: n("estimated_savings_pln"),
+            savings_pln: n("savings_pln"),
+            expected_revenue_pln: n("expected_revenue_pln"),
+            confidence: n("confidence"),
+            current_price: n("current_price"),
+            current_price_pln: n("current_price_pln"),
+            tariff_zone: text(o, "tariff_zone"),
+            source: text(o, "source"),
+            charging_source: text(o, "charging_source"),
+            execution_success: o.get("execution_success").and_then(Value::as_bool),
+        }
+    }
+
+    /// The category (rules in the module docs).
+    pub fn category(&self) -> Category {
+        let action = self.action.unwrap_or("");
+        if action == "battery_selling"
+            || self.decision == Some("battery_selling")
+            || self
+                .filename
+                .is_some_and(|f| f.contains("battery_selling_decision"))
+        {
+            return Category::Selling;
+        }
+        if action == "wait" {
+            return Category::Wait;
+        }
+        if CHARGING_ACTIONS.contains(&action) {
+            return Category::Charging;
+        }
+        let reason = self
+            .reason
+            .filter(|r| !r.is_empty())
+            .or(self.reasoning)
+            .unwrap_or("")
+            .to_lowercase();
+        if CHARGING_PHRASES.iter().any(|p| reason.contains(p)) {
+            Category::Charging
+        } else {
+            Category::Wait
+        }
+    }
+
+    pub fn facts(&self, at: DateTime<Utc>) -> Facts {
+        let category = self.category();
+        let (energy, revenue) = match category {
+            Category::Selling => (
+                self.energy_sold_kwh.or(self.energy_kwh),
+                self.expected_revenue_pln.or(self.estimated_savings_pln),
+            ),
+            _ => (self.energy_kwh, None),
+        };
+        Facts {
+            at,
+            category,
+            energy_kwh: energy,
+            cost_pln: self.estimated_cost_pln.or(self.cost_pln),
+            savings_pln: self.estimated_savings_pln.or(self.savings_pln),
+            revenue_pln: revenue,
+            confidence: self.confidence,
+            price: self.current_price.or(self.current_price_pln),
+            tariff_zone: self.tariff_zone.map(str::to_string),
+            execution_success: self.execution_success,
+            charging_source: self.source.or(self.charging_source).map(str::to_string),
+        }
+    }
+}
+
 /// The category of a decision object (rules in the module docs).
 pub fn categorise(o: &Map<String, Value>) -> Category {
-    let action = text(o, "action").unwrap_or("");
-    if action == "battery_selling"
-        || text(o, "decision") == Some("battery_selling")
-        || text(o, "filename").is_some_and(|f| f.contains("battery_selling_decision"))
-    {
-        return Category::Selling;
-    }
-    if action == "wait" {
-        return Category::Wait;
-    }
-    if CHARGING_ACTIONS.contains(&action) {
-        return Category::Charging;
-    }
-    let reason = text(o, "reason")
-        .filter(|r| !r.is_empty())
-        .or_else(|| text(o, "reasoning"))
-        .unwrap_or("")
-        .to_lowercase();
-    if CHARGING_PHRASES.iter().any(|p| reason.contains(p)) {
-        Category::Charging
-    } else {
-        Category::Wait
-    }
+    Fields::of_object(o).category()
 }
 
 /// The facts of a decision object taken at `at`.
 pub fn facts_of(o: &Map<String, Value>, at: DateTime<Utc>) -> Facts {
-    let category = categorise(o);
-    let n = |k: &str| number(o.get(k));
-    let (energy, revenue) = match category {
-        Category::Selling => (
-            n("energy_sold_kwh").or_else(|| n("energy_kwh")),
-            n("expected_revenue_pln").or_else(|| n("estimated_savings_pln")),
-        ),
-        _ => (n("energy_kwh"), None),
-    };
-    Facts {
-        at,
-        category,
-        energy_kwh: energy,
-        cost_pln: n("estimated_cost_pln").or_else(|| n("cost_pln")),
-        savings_pln: n("estimated_savings_pln").or_else(|| n("savings_pln")),
-        revenue_pln: revenue,
-        confidence: n("confidence"),
-        price: n("current_price").or_else(|| n("current_price_pln")),
-        tariff_zone: text(o, "tariff_zone").map(str::to_string),
-        execution_success: o.get("execution_success").and_then(Value::as_bool),
-        charging_source: text(o, "source")
-            .or_else(|| text(o, "charging_source"))
-            .map(str::to_string),
-    }
+    Fields::of_object(o).facts(at)
 }
 
 /// A `coordinator_decisions` row as read.
@@ -185,11 +245,11 @@ pub struct DbRow {
 /// row (with `parameters: null`) and add a note; a row without a readable timestamp is an
 /// error naming the row.
 pub fn from_db_row(row: DbRow, notes: &mut Vec<String>) -> Result<Decision, String> {
-    let hint = row.created_at.as_deref().and_then(time::parse_created_at);
+    let hint = || row.created_at.as_deref().and_then(time::parse_created_at);
     let at = row
         .timestamp
         .as_deref()
-        .and_then(|t| time::parse_instant(t, hint))
+        .and_then(|t| time::parse_instant_with(t, hint))
         .ok_or_else(|| {
             format!(
                 "coordinator_decisions id {}: timestamp {:?} is not a time",
@@ -199,7 +259,14 @@ pub fn from_db_row(row: DbRow, notes: &mut Vec<String>) -> Result<Decision, Stri
     let params = match row.parameters.as_deref() {
         None => Value::Null,
         Some(p) => match serde_json::from_str::<Value>(p) {
-            Ok(v) => v,
+            Ok(v @ (Value::Object(_) | Value::Null)) => v,
+            Ok(other) => {
+                notes.push(format!(
+                    "coordinator_decisions id {}: parameters is not a JSON object",
+                    row.id
+                ));
+                other
+            }
             Err(e) => {
                 notes.push(format!(
                     "coordinator_decisions id {}: parameters is not JSON ({e})",
@@ -233,6 +300,221 @@ pub fn from_db_row(row: DbRow, notes: &mut Vec<String>) -> Result<Decision, Stri
         from_db: true,
         from_file: false,
     })
+}
+
+/// A JSON value read leniently: numbers, numeric text, booleans and text are kept; any
+/// other shape is `Other` (never an error).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Loose {
+    Num(f64),
+    Text(String),
+    Bool(bool),
+    #[default]
+    Other,
+}
+
+impl Loose {
+    pub fn num(&self) -> Option<f64> {
+        match self {
+            Loose::Num(n) => Some(*n).filter(|f| f.is_finite()),
+            Loose::Text(t) => t.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Loose::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Loose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Loose, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Loose;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
+                Ok(Loose::Num(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Loose, E> {
+                Ok(Loose::Num(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Loose, E> {
+                Ok(Loose::Num(v as f64))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Loose, E> {
+                Ok(Loose::Text(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
+                Ok(Loose::Bool(v))
+            }
+            fn visit_unit<E>(self) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `parameters` keys that figures use (all within [`FLATTENED`]).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Params {
+    energy_kwh: Loose,
+    estimated_cost_pln: Loose,
+    estimated_savings_pln: Loose,
+    expected_revenue_pln: Loose,
+    confidence: Loose,
+    current_price: Loose,
+    current_price_pln: Loose,
+    tariff_zone: Loose,
+}
+
+/// Facts of `coordinator_decisions` rows in `[from, to)` without building the served
+/// objects (for summaries of past days): the same rules as [`from_db_row`].
+pub fn query_facts(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Facts>, DbError> {
+    let (lo, hi) = time::query_bounds(from, to);
+    let q = |e| DbError::Query("coordinator_decisions by time", e);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, timestamp, created_at, action, reason, parameters \
+             FROM coordinator_decisions WHERE timestamp >= ?1 AND timestamp <= ?2",
+        )
+        .map_err(q)?;
+    let mut rows = stmt.query([&lo, &hi]).map_err(q)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(q)? {
+        let id: i64 = r.get(0).map_err(q)?;
+        let ts: Option<String> = r.get(1).map_err(q)?;
+        let hint = || {
+            r.get::<_, Option<String>>(2)
+                .ok()
+                .flatten()
+                .and_then(|c| time::parse_created_at(&c))
+        };
+        let Some(at) = ts
+            .as_deref()
+            .and_then(|t| time::parse_instant_with(t, hint))
+        else {
+            notes.push(format!(
+                "coordinator_decisions id {id}: timestamp {ts:?} is not a time"
+            ));
+            continue;
+        };
+        if at < from || at >= to {
+            continue;
+        }
+        let action: Option<String> = r.get(3).map_err(q)?;
+        let reason: Option<String> = r.get(4).map_err(q)?;
+        let params: Option<String> = r.get(5).map_err(q)?;
+        // A struct would also accept a JSON array (by position): only objects are read.
+        let p = match params
+            .as_deref()
+            .filter(|p| !p.trim().is_empty() && p.trim() != "null")
+            .map(|p| {
+                if p.trim_start().starts_with('{') {
+                    serde_json::from_str::<Params>(p).map_err(|e| e.to_string())
+                } else {
+                    Err("not an object".to_string())
+                }
+            }) {
+            None => Params::default(),
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                notes.push(format!(
+                    "coordinator_decisions id {id}: parameters is not a JSON object ({e})"
+                ));
+                Params::default()
+            }
+        };
+        let fields = Fields {
+            action: action.as_deref(),
+            reason: reason.as_deref(),
+            energy_kwh: p.energy_kwh.num(),
+            estimated_cost_pln: p.estimated_cost_pln.num(),
+            estimated_savings_pln: p.estimated_savings_pln.num(),
+            expected_revenue_pln: p.expected_revenue_pln.num(),
+            confidence: p.confidence.num(),
+            current_price: p.current_price.num(),
+            current_price_pln: p.current_price_pln.num(),
+            tariff_zone: p.tariff_zone.text(),
+            ..Fields::default()
+        };
+        out.push(fields.facts(at));
+    }
+    Ok(out)
+}
+
+/// [`merge`] for facts only: a file fact with the key of a DB fact only fills what the
+/// DB fact lacks.
+pub fn merge_facts(db: Vec<Facts>, files: Vec<Facts>) -> Vec<Facts> {
+    let key = |f: &Facts| (f.category, f.at.timestamp());
+    let mut out = db;
+    let mut index: HashMap<(Category, i64), usize> =
+        out.iter().enumerate().map(|(i, f)| (key(f), i)).collect();
+    for f in files {
+        match index.get(&key(&f)) {
+            Some(&i) => {
+                let d = &mut out[i];
+                d.energy_kwh = d.energy_kwh.or(f.energy_kwh);
+                d.cost_pln = d.cost_pln.or(f.cost_pln);
+                d.savings_pln = d.savings_pln.or(f.savings_pln);
+                d.revenue_pln = d.revenue_pln.or(f.revenue_pln);
+                d.confidence = d.confidence.or(f.confidence);
+                d.price = d.price.or(f.price);
+                d.tariff_zone = d.tariff_zone.take().or(f.tariff_zone);
+                d.execution_success = d.execution_success.or(f.execution_success);
+                d.charging_source = d.charging_source.take().or(f.charging_source);
+            }
+            None => {
+                index.insert(key(&f), out.len());
+                out.push(f);
+            }
+        }
+    }
+    out.sort_by_key(|f| f.at);
+    out
+}
+
+/// A decision as kept between refreshes: its served object already serialized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDecision {
+    pub json: Box<str>,
+    pub facts: Facts,
+    pub from_db: bool,
+    pub from_file: bool,
+}
+
+impl Decision {
+    pub fn into_stored(self) -> StoredDecision {
+        StoredDecision {
+            json: serde_json::to_string(&self.object)
+                .unwrap_or_else(|_| "{}".into())
+                .into_boxed_str(),
+            facts: self.facts,
+            from_db: self.from_db,
+            from_file: self.from_file,
+        }
+    }
 }
 
 /// Which kind of decision file a name is, and the local time in its name.
@@ -588,6 +870,54 @@ mod tests {
             Some(false)
         );
         assert!(file_kind("charging_decision_2026.json").is_none());
+    }
+
+    #[test]
+    fn lean_facts_equal_full_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Connection::open(dir.path().join("c.db")).unwrap();
+        crate::schema::create(&c).unwrap();
+        let t0 = time::parse_instant("2026-07-01T12:00:00", None).unwrap();
+        let rows: [(&str, Option<&str>, &str); 5] = [
+            (
+                "charge",
+                Some("cheap"),
+                r#"{"energy_kwh": 2.5, "estimated_cost_pln": "1.25", "confidence": 0.8, "current_price": 0.5, "tariff_zone": "T2"}"#,
+            ),
+            (
+                "battery_selling",
+                None,
+                r#"{"expected_revenue_pln": 3.0, "tariff_zone": 5}"#,
+            ),
+            (
+                "hold",
+                Some("Grid charging now"),
+                r#"{"energy_kwh": {"nested": [1]}}"#,
+            ),
+            ("wait", None, "not json"),
+            ("wait", None, "[1, 2]"),
+        ];
+        for (i, (action, reason, params)) in rows.iter().enumerate() {
+            let t = t0 + chrono::Duration::minutes(15 * i as i64);
+            c.execute(
+                "INSERT INTO coordinator_decisions (timestamp, action, reason, parameters) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![time::local_text(t), action, reason, params],
+            )
+            .unwrap();
+        }
+        let (from, to) = (t0, t0 + chrono::Duration::hours(2));
+        let mut n1 = Vec::new();
+        let mut n2 = Vec::new();
+        let mut full: Vec<Facts> = query_db(&c, from, to, &mut n1)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.facts)
+            .collect();
+        full.sort_by_key(|f| f.at);
+        let lean = query_facts(&c, from, to, &mut n2).unwrap();
+        assert_eq!(full, lean);
+        assert_eq!(n1.len(), 2, "{n1:?}");
+        assert_eq!(n2.len(), 2, "{n2:?}");
     }
 
     #[test]

@@ -70,8 +70,8 @@ pub fn query(
             unreadable += 1;
             continue;
         };
-        let hint = lenient_text(r, 1).and_then(|c| time::parse_created_at(&c));
-        let Some(at) = time::parse_instant(&ts, hint) else {
+        let hint = || lenient_text(r, 1).and_then(|c| time::parse_created_at(&c));
+        let Some(at) = time::parse_instant_with(&ts, hint) else {
             unreadable += 1;
             continue;
         };
@@ -89,6 +89,57 @@ pub fn query(
             price_pln: lenient_f64(r, 7),
             import_total_kwh: lenient_f64(r, 8),
             tariff_zone: lenient_text(r, 9),
+        });
+    }
+    if unreadable > 0 {
+        notes.push(format!(
+            "energy_data: {unreadable} row(s) without a readable timestamp skipped"
+        ));
+    }
+    out.sort_by_key(|r| r.at);
+    Ok(out)
+}
+
+/// Only the meter counter and tariff zone of rows in `[from, to)`, oldest first (for daily
+/// summaries, which need nothing else).
+pub fn query_counters(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<EnergyRow>, DbError> {
+    let (lo, hi) = time::query_bounds(from, to);
+    let q = |e| DbError::Query("energy_data counters by time", e);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT timestamp, created_at, grid_import_total_kwh, tariff_zone \
+             FROM energy_data WHERE timestamp >= ?1 AND timestamp <= ?2",
+        )
+        .map_err(q)?;
+    let mut rows = stmt.query([&lo, &hi]).map_err(q)?;
+    let mut out = Vec::new();
+    let mut unreadable = 0u32;
+    while let Some(r) = rows.next().map_err(q)? {
+        let at = match r.get_ref(0).map_err(q)? {
+            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|ts| {
+                time::parse_instant_with(ts, || {
+                    lenient_text(r, 1).and_then(|c| time::parse_created_at(&c))
+                })
+            }),
+            _ => None,
+        };
+        let Some(at) = at else {
+            unreadable += 1;
+            continue;
+        };
+        if at < from || at >= to {
+            continue;
+        }
+        out.push(EnergyRow {
+            at,
+            import_total_kwh: lenient_f64(r, 2),
+            tariff_zone: lenient_text(r, 3),
+            ..Default::default()
         });
     }
     if unreadable > 0 {

@@ -5,9 +5,9 @@
 //! and holds no numbers. With old data, bodies are still served and say `stale`/`expired`.
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::decisions::Decision;
+use super::decisions::StoredDecision;
 use super::energy::{EnergyRow, STEP_S};
 use super::figures::round;
 use super::inverter::InverterData;
@@ -187,12 +187,13 @@ struct DecisionsBody<'a> {
     battery_selling_count: u64,
     last_error: Option<&'a str>,
     skipped: &'a [String],
-    decisions: Vec<&'a Map<String, Value>>,
 }
 
+/// The `/decisions` body: the head serialized, then the stored decision objects (already
+/// JSON) spliced in as the `decisions` array.
 fn decisions_body(
     range: &str,
-    list: &[Decision],
+    list: &[StoredDecision],
     d: &CoordinatorData,
     s: &SourceStatus,
     view: &StoreView,
@@ -202,27 +203,39 @@ fn decisions_body(
         list.iter().any(|x| x.from_db),
         list.iter().any(|x| x.from_file),
     );
-    Body::json(
-        200,
-        &DecisionsBody {
-            time_range: range,
-            timestamp: clock::local_rfc3339(d.refreshed_at),
-            freshness: s.freshness(view.now).as_str(),
-            data_source: match (db, files) {
-                (true, true) => "database+files",
-                (true, false) => "database",
-                (false, true) => "files",
-                (false, false) => "none",
-            },
-            total_count: counts.total,
-            charging_count: counts.charging,
-            wait_count: counts.wait,
-            battery_selling_count: counts.selling,
-            last_error: s.last_error.as_deref(),
-            skipped: &d.skipped,
-            decisions: list.iter().map(|x| &x.object).collect(),
+    let head = DecisionsBody {
+        time_range: range,
+        timestamp: clock::local_rfc3339(d.refreshed_at),
+        freshness: s.freshness(view.now).as_str(),
+        data_source: match (db, files) {
+            (true, true) => "database+files",
+            (true, false) => "database",
+            (false, true) => "files",
+            (false, false) => "none",
         },
-    )
+        total_count: counts.total,
+        charging_count: counts.charging,
+        wait_count: counts.wait,
+        battery_selling_count: counts.selling,
+        last_error: s.last_error.as_deref(),
+        skipped: &d.skipped,
+    };
+    let Ok(mut bytes) = serde_json::to_vec(&head) else {
+        return Body::json(200, &head);
+    };
+    // `head` is a JSON object: replace its closing brace with the array and close again.
+    bytes.pop();
+    let total: usize = list.iter().map(|x| x.json.len() + 1).sum();
+    bytes.reserve(total + 16);
+    bytes.extend_from_slice(b",\"decisions\":[");
+    for (i, x) in list.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(x.json.as_bytes());
+    }
+    bytes.extend_from_slice(b"]}");
+    Body::new(200, crate::snapshot::JSON, bytes)
 }
 
 fn metrics_body(d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {

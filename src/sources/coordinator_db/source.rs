@@ -18,7 +18,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rusqlite::Connection;
 
 use super::db::{Db, DbError};
-use super::decisions::{self, Decision, Facts, FileCache};
+use super::decisions::{self, Facts, FileCache, StoredDecision};
 use super::energy::{self, EnergyRow, History};
 use super::figures::{self, Figures};
 use super::summary::{self, DaySummary, MonthSummary};
@@ -56,7 +56,7 @@ pub struct CoordinatorData {
     /// Why the DB could not be read, when it could not.
     pub db_problem: Option<String>,
     /// Decisions of the last 30 days and of the current month, newest first.
-    pub decisions: Vec<Decision>,
+    pub decisions: Vec<StoredDecision>,
     /// For each of [`WINDOWS`], how many of `decisions` (a prefix) fall inside it.
     pub window_len: [usize; 4],
     pub metrics: Metrics,
@@ -74,7 +74,7 @@ pub struct CoordinatorData {
 
 impl CoordinatorData {
     /// The decisions of window `i` of [`WINDOWS`].
-    pub fn window(&self, i: usize) -> &[Decision] {
+    pub fn window(&self, i: usize) -> &[StoredDecision] {
         &self.decisions[..self.window_len[i].min(self.decisions.len())]
     }
 }
@@ -158,7 +158,11 @@ impl CoordinatorSource {
                 self.recent_files.dir().display()
             )));
         }
-        let all = decisions::merge(db_decisions, file_decisions.unwrap_or_default());
+        let all: Vec<StoredDecision> =
+            decisions::merge(db_decisions, file_decisions.unwrap_or_default())
+                .into_iter()
+                .map(|d| d.into_stored())
+                .collect();
         let window_len = WINDOWS.map(|(_, secs)| {
             let start = now - chrono::Duration::seconds(secs);
             all.iter().take_while(|d| d.facts.at >= start).count()
@@ -203,7 +207,7 @@ impl CoordinatorSource {
     fn months_at(
         &mut self,
         now: DateTime<Utc>,
-        recent: &[Decision],
+        recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
     ) -> Result<(Arc<Vec<MonthSummary>>, DateTime<Utc>), SourceError> {
@@ -226,7 +230,7 @@ impl CoordinatorSource {
     fn build_months(
         &mut self,
         now: DateTime<Utc>,
-        recent: &[Decision],
+        recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
     ) -> Result<Vec<MonthSummary>, SourceError> {
@@ -365,11 +369,11 @@ impl CoordinatorSource {
         let to = clock::day_start(last.succ_opt().unwrap_or(last));
         let (decs, rows, db_ok) = self.read_span(from, to, skipped)?;
         let mut facts_by_day: HashMap<NaiveDate, Vec<&Facts>> = HashMap::new();
-        for d in &decs {
+        for f in &decs {
             facts_by_day
-                .entry(clock::local_date(d.facts.at))
+                .entry(clock::local_date(f.at))
                 .or_default()
-                .push(&d.facts);
+                .push(f);
         }
         let mut rows_by_day: HashMap<NaiveDate, Vec<EnergyRow>> = HashMap::new();
         for r in rows {
@@ -398,13 +402,14 @@ impl CoordinatorSource {
         Ok(days)
     }
 
-    /// Decisions (DB and files) and energy rows of `[from, to)`.
+    /// Decision facts (DB and files) and energy counters of `[from, to)`, and whether the
+    /// DB was readable.
     fn read_span(
         &mut self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         skipped: &mut Vec<String>,
-    ) -> Result<(Vec<Decision>, Vec<EnergyRow>, bool), SourceError> {
+    ) -> Result<(Vec<Facts>, Vec<EnergyRow>, bool), SourceError> {
         let (db, rows, db_ok) = match self.db.connection() {
             Ok(conn) => {
                 let (d, e) = read_db_span(conn, from, to, skipped).map_err(SourceError::new)?;
@@ -416,8 +421,11 @@ impl CoordinatorSource {
         let files = self
             .summary_files
             .load(from, to, skipped)
-            .unwrap_or_default();
-        Ok((decisions::merge(db, files), rows, db_ok))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.facts)
+            .collect();
+        Ok((decisions::merge_facts(db, files), rows, db_ok))
     }
 
     /// The earliest date any data exists for (DB tables, decision files, snapshots).
@@ -455,9 +463,9 @@ fn read_db_span(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     skipped: &mut Vec<String>,
-) -> Result<(Vec<Decision>, Vec<EnergyRow>), DbError> {
-    let d = decisions::query_db(conn, from, to, skipped)?;
-    let e = energy::query(conn, from, to, skipped)?;
+) -> Result<(Vec<Facts>, Vec<EnergyRow>), DbError> {
+    let d = decisions::query_facts(conn, from, to, skipped)?;
+    let e = energy::query_counters(conn, from, to, skipped)?;
     Ok((d, e))
 }
 

@@ -11,15 +11,58 @@
 //! - Windows are compared as UTC instants. Text bounds for SQL are widened by an hour on
 //!   each side (so a fold or gap never cuts rows off) and rows are then filtered by instant.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 
 use crate::clock::ZONE;
 
 const FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"];
 
+/// `YYYY-MM-DD[T ]HH:MM:SS[.fraction]` without a format string (the common case, read
+/// for every row).
+fn fast_naive(b: &[u8]) -> Option<NaiveDateTime> {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let mut nanos = 0u32;
+    if b.len() > 19 {
+        let frac = &b[20..];
+        if b[19] != b'.' || frac.is_empty() || frac.len() > 9 {
+            return None;
+        }
+        let mut scale = 100_000_000u32;
+        for c in frac {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            nanos += u32::from(c - b'0') * scale;
+            scale /= 10;
+        }
+    }
+    chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?.and_hms_nano_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+        nanos,
+    )
+}
+
 /// Parses naive text (`T` or space separator, optional fraction).
 pub fn parse_naive(text: &str) -> Option<NaiveDateTime> {
     let t = text.trim();
+    if let Some(n) = fast_naive(t.as_bytes()) {
+        return Some(n);
+    }
     FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
@@ -32,7 +75,18 @@ pub fn parse_naive(text: &str) -> Option<NaiveDateTime> {
 /// A coordinator timestamp as a UTC instant; `hint` (a UTC instant near the true one, e.g.
 /// the row's `created_at`) resolves the October fold. `None` when the text is not a time.
 pub fn parse_instant(text: &str, hint: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    parse_instant_with(text, || hint)
+}
+
+/// As [`parse_instant`], with the hint computed only when the text is ambiguous.
+pub fn parse_instant_with(
+    text: &str,
+    hint: impl FnOnce() -> Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
     let t = text.trim();
+    if let Some(naive) = fast_naive(t.as_bytes()) {
+        return Some(local_to_utc(naive, hint));
+    }
     if let Ok(fixed) = DateTime::parse_from_rfc3339(&t.replace(' ', "T")) {
         return Some(fixed.with_timezone(&Utc));
     }
@@ -40,13 +94,61 @@ pub fn parse_instant(text: &str, hint: Option<DateTime<Utc>>) -> Option<DateTime
     Some(local_to_utc(naive, hint))
 }
 
+/// The zone's offsets (seconds east of UTC) for one local hour, as `from_local_datetime`
+/// reports them: one, two (fold) or none (gap).
+#[derive(Clone, Copy, PartialEq)]
+enum HourOffsets {
+    Single(i32),
+    Other,
+}
+
+thread_local! {
+    /// The last local hour converted and its offset. Rows arrive in time order, so nearly
+    /// every conversion hits this one entry instead of searching the zone's transitions.
+    static LAST_HOUR: std::cell::Cell<Option<(NaiveDateTime, HourOffsets)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+fn hour_offsets(hour: NaiveDateTime) -> HourOffsets {
+    if let Some((h, o)) = LAST_HOUR.with(|c| c.get()) {
+        if h == hour {
+            return o;
+        }
+    }
+    // Warsaw's transitions happen on whole hours, so one hour has one answer.
+    let start = ZONE.from_local_datetime(&hour);
+    let end = ZONE.from_local_datetime(&(hour + Duration::minutes(59)));
+    let o = match (start, end) {
+        (LocalResult::Single(a), LocalResult::Single(b))
+            if a.offset().fix() == b.offset().fix() =>
+        {
+            HourOffsets::Single(a.offset().fix().local_minus_utc())
+        }
+        _ => HourOffsets::Other,
+    };
+    LAST_HOUR.with(|c| c.set(Some((hour, o))));
+    o
+}
+
 /// Warsaw local naive time → UTC, with the fold and gap rules of the module docs.
-pub fn local_to_utc(naive: NaiveDateTime, hint: Option<DateTime<Utc>>) -> DateTime<Utc> {
+pub fn local_to_utc(
+    naive: NaiveDateTime,
+    hint: impl FnOnce() -> Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    use chrono::Timelike;
+    let hour = naive
+        .with_minute(0)
+        .and_then(|n| n.with_second(0))
+        .and_then(|n| n.with_nanosecond(0))
+        .unwrap_or(naive);
+    if let HourOffsets::Single(secs) = hour_offsets(hour) {
+        return Utc.from_utc_datetime(&(naive - Duration::seconds(i64::from(secs))));
+    }
     match ZONE.from_local_datetime(&naive) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(a, b) => {
             let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
-            match hint {
+            match hint() {
                 Some(h) if (b - h).num_seconds().abs() < (a - h).num_seconds().abs() => b,
                 _ => a,
             }
@@ -103,6 +205,12 @@ mod tests {
             utc("2026-07-15T12:00:00Z")
         );
         assert!(parse_instant("yesterday", None).is_none());
+        assert_eq!(
+            parse_instant("2026-01-15T12:00:00.5", None).unwrap(),
+            utc("2026-01-15T11:00:00.5Z")
+        );
+        assert!(parse_instant("2026-02-30T12:00:00", None).is_none());
+        assert!(parse_instant("2026-01-15T12:00:00.", None).is_none());
         assert!(parse_instant("", None).is_none());
     }
 
@@ -137,6 +245,22 @@ mod tests {
             parse_instant("2026-03-29T03:00:00", None).unwrap(),
             utc("2026-03-29T01:00:00Z")
         );
+    }
+
+    #[test]
+    fn the_hour_cache_agrees_with_the_zone_around_both_transitions() {
+        for day in ["2026-03-28T00:00:00", "2026-10-24T00:00:00"] {
+            let start = parse_naive(day).unwrap();
+            for m in 0..(3 * 24 * 60) {
+                let n = start + Duration::minutes(m) + Duration::seconds(7);
+                let reference = match ZONE.from_local_datetime(&n) {
+                    LocalResult::Single(t) => t.with_timezone(&Utc),
+                    LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
+                    LocalResult::None => Utc.from_utc_datetime(&(n - Duration::hours(1))),
+                };
+                assert_eq!(local_to_utc(n, || None), reference, "{n}");
+            }
+        }
     }
 
     #[test]
