@@ -49,11 +49,15 @@ fn kw(w: Option<f64>) -> Option<f64> {
     w.map(|w| round(w / 1000.0, 3))
 }
 
-/// A JSON number at `path` in `v`, or null (strings holding numbers are read too).
+/// A JSON number at `path` in `v` as written (ints stay ints), a string holding a number
+/// as that number, anything else null.
 fn num(v: &Value, path: &str) -> Value {
-    super::decisions::number(v.pointer(path))
-        .map(Value::from)
-        .unwrap_or(Value::Null)
+    match v.pointer(path) {
+        Some(n @ Value::Number(_)) => n.clone(),
+        other => super::decisions::number(other)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    }
 }
 
 fn any(v: &Value, path: &str) -> Value {
