@@ -47,7 +47,7 @@ fn rss_kb(key: &str) -> u64 {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:8.1}", d.as_secs_f64() * 1000.0)
+    format!("{:8.2}", d.as_secs_f64() * 1000.0)
 }
 
 fn measure(dir: &Path) {

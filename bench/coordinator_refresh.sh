@@ -9,3 +9,31 @@ cargo build --release --example coordinator_bench
 bin=target/release/examples/coordinator_bench
 "$bin" build "$dir"
 "$bin" measure "$dir"
+
+# The daemon itself on the same data: peak RSS after the routes have been rendered and
+# requested (all sources, renderers and snapshot bodies included).
+cargo build --release --bin energy-monitor
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$dir/bench-config.yaml" <<YAML
+web_server:
+  host: 127.0.0.1
+  port: $port
+coordinator:
+  root: $dir
+data_dir: $dir/monitor-data
+log_level: warn
+YAML
+mkdir -p "$dir/monitor-data"
+target/release/energy-monitor --config "$dir/bench-config.yaml" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if curl -fs "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+for route in /current-state /decisions "/decisions?time_range=30d" /metrics /monthly-summary /monthly-comparison /historical-data /status; do
+  size=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$port$route")
+  echo "daemon: GET $route -> $size bytes"
+done
+sleep 2
+echo "daemon: $(grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"

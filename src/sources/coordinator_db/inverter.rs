@@ -207,6 +207,8 @@ pub struct InverterSource {
     out_dir: PathBuf,
     interval: Duration,
     stale_after: Duration,
+    /// What was skipped last time, so a lasting problem is logged once, not every run.
+    last_skipped: Vec<String>,
 }
 
 impl InverterSource {
@@ -221,6 +223,7 @@ impl InverterSource {
             out_dir: root.join("out"),
             interval,
             stale_after,
+            last_skipped: Vec::new(),
         }
     }
 
@@ -319,8 +322,11 @@ impl Source for InverterSource {
             Err(e) => (None, Some(e.to_string())),
         };
         let db_has_rows = db_reading.is_some();
-        for s in &skipped {
-            log::warn!("inverter: skipped {s}");
+        if skipped != self.last_skipped {
+            for s in &skipped {
+                log::warn!("inverter: skipped {s}");
+            }
+            self.last_skipped = skipped.clone();
         }
         let Some(reading) = newer(db_reading, file) else {
             let mut why = vec![db_problem.unwrap_or_default()];

@@ -188,6 +188,7 @@ impl CoordinatorSource {
         for s in &skipped {
             log::debug!("metrics: skipped {s}");
         }
+        cap_notes(&mut skipped);
         Ok(CoordinatorData {
             refreshed_at: now,
             db_connected,
@@ -455,6 +456,18 @@ impl CoordinatorSource {
             }
         }
         Ok(candidates.into_iter().min())
+    }
+}
+
+/// At most this many skip notes are carried into bodies; the rest are counted.
+pub const MAX_NOTES: usize = 20;
+
+/// Keeps the first [`MAX_NOTES`] notes and says how many more there were.
+pub fn cap_notes(notes: &mut Vec<String>) {
+    if notes.len() > MAX_NOTES {
+        let more = notes.len() - MAX_NOTES;
+        notes.truncate(MAX_NOTES);
+        notes.push(format!("... and {more} more"));
     }
 }
 
