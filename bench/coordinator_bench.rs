@@ -66,12 +66,31 @@ fn measure(dir: &Path) {
     let t = Instant::now();
     let first = coordinator.refresh_at(now).expect("first refresh");
     rows.push((
-        "metrics: first refresh (all months built, cold)".into(),
+        format!(
+            "metrics: first refresh after start ({} months built, {} pending)",
+            first.months.len(),
+            first.pending_months.len()
+        ),
         t.elapsed(),
     ));
-    let months = first.months.len();
-    let recent = first.decisions.len();
+    let mut pending = first.pending_months.len();
+    let mut months = first.months.len();
+    let mut recent = first.decisions.len();
     drop(first);
+    let (mut catch_up, mut rounds) = (Duration::ZERO, 0);
+    while pending > 0 {
+        let t = Instant::now();
+        let d = coordinator.refresh_at(clock::now()).expect("refresh");
+        catch_up = catch_up.max(t.elapsed());
+        rounds += 1;
+        pending = d.pending_months.len();
+        months = d.months.len();
+        recent = d.decisions.len();
+    }
+    rows.push((
+        format!("metrics: catch-up refreshes for the older months (max of {rounds})"),
+        catch_up,
+    ));
 
     let mut warm = Vec::new();
     for _ in 0..10 {

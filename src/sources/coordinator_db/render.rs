@@ -356,6 +356,11 @@ fn month_body(m: &MonthSummary, d: &CoordinatorData, s: &SourceStatus, view: &St
     Body::json(200, &v)
 }
 
+struct FirstMonth {
+    year: i32,
+    month: u32,
+}
+
 fn ym_key(path: &str, y: i32, m: u32) -> String {
     route_key(path, &[("year", &y.to_string()), ("month", &m.to_string())])
 }
@@ -413,7 +418,29 @@ impl Renderer for CoordinatorRenderer {
                 .cloned()
                 .unwrap_or_else(|| summary::aggregate(py, pm, Vec::new(), Vec::new()));
             out.push((MONTHLY_COMPARISON.to_string(), compare(&prev)));
-            let first = &months[0];
+            for (y, m) in &d.pending_months {
+                let body = Body::json(
+                    503,
+                    &json!({
+                        "status": "unavailable",
+                        "freshness": "unavailable",
+                        "data_source": "unavailable",
+                        "error": format!("the summary of {y}-{m:02} is still being computed from the database; it is served within seconds"),
+                    }),
+                );
+                out.push((ym_key(MONTHLY_SUMMARY, *y, *m), body.clone()));
+                out.push((ym_key(MONTHLY_COMPARISON, *y, *m), body));
+            }
+            let first = d
+                .pending_months
+                .first()
+                .copied()
+                .unwrap_or((months[0].year, months[0].month))
+                .min((months[0].year, months[0].month));
+            let first = FirstMonth {
+                year: first.0,
+                month: first.1,
+            };
             let missing = Body::json(
                 404,
                 &json!({

@@ -30,6 +30,12 @@ use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResul
 pub const SUMMARY_TTL: Duration = Duration::from_secs(300);
 /// The served month range: the current month and at most this many before it.
 pub const MAX_PAST_MONTHS: u32 = 24;
+/// At most this many months with days still to read are built per refresh; older ones
+/// follow in the next refreshes (run one second apart), so no single refresh reads a
+/// whole year after a start.
+pub const MONTHS_READ_PER_REFRESH: usize = 4;
+/// Delay between refreshes while months are still pending.
+const CATCH_UP_DELAY: Duration = Duration::from_secs(1);
 /// A past day computed from the DB this long after its end is final.
 const DAY_SETTLE: chrono::Duration = chrono::Duration::minutes(10);
 
@@ -64,6 +70,8 @@ pub struct CoordinatorData {
     pub months: Arc<Vec<MonthSummary>>,
     /// When the month summaries were built.
     pub months_built_at: DateTime<Utc>,
+    /// Served months not built yet (read in the next refreshes), oldest first.
+    pub pending_months: Vec<(i32, u32)>,
     /// `None` when the DB is unavailable.
     pub history: Option<History>,
     /// Rows and files skipped, with the reason.
@@ -85,6 +93,7 @@ struct BuiltMonths {
     day: NaiveDate,
     months: Arc<Vec<MonthSummary>>,
     built_at: DateTime<Utc>,
+    pending: Vec<(i32, u32)>,
 }
 
 struct DayEntry {
@@ -104,6 +113,8 @@ pub struct CoordinatorSource {
     summary_files: FileCache,
     days: BTreeMap<NaiveDate, DayEntry>,
     months: Option<BuiltMonths>,
+    /// True while served months are pending; refreshes then run every second.
+    catching_up: bool,
 }
 
 impl CoordinatorSource {
@@ -117,6 +128,7 @@ impl CoordinatorSource {
             interval,
             days: BTreeMap::new(),
             months: None,
+            catching_up: false,
         }
     }
 
@@ -184,7 +196,9 @@ impl CoordinatorSource {
         let history = db_connected.then(|| energy::history(&rows, now));
         let newest_sample = rows.last().map(|r| r.at);
 
-        let (months, months_built_at) = self.months_at(now, &all, &rows, &mut skipped)?;
+        let (months, months_built_at, pending_months) =
+            self.months_at(now, &all, &rows, &mut skipped)?;
+        self.catching_up = !pending_months.is_empty();
         for s in &skipped {
             log::debug!("metrics: skipped {s}");
         }
@@ -198,6 +212,7 @@ impl CoordinatorSource {
             metrics,
             months,
             months_built_at,
+            pending_months,
             history,
             skipped,
             newest_sample,
@@ -211,21 +226,57 @@ impl CoordinatorSource {
         recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
-    ) -> Result<(Arc<Vec<MonthSummary>>, DateTime<Utc>), SourceError> {
+    ) -> Result<(Arc<Vec<MonthSummary>>, DateTime<Utc>, Vec<(i32, u32)>), SourceError> {
         let today = clock::local_date(now);
         if let Some(b) = &self.months {
-            if b.day == today && b.at.elapsed() < SUMMARY_TTL {
-                return Ok((Arc::clone(&b.months), b.built_at));
+            if b.day == today && b.at.elapsed() < SUMMARY_TTL && b.pending.is_empty() {
+                return Ok((Arc::clone(&b.months), b.built_at, Vec::new()));
             }
         }
-        let months = Arc::new(self.build_months(now, recent, rows, skipped)?);
+        let (months, pending) = self.build_months(now, recent, rows, skipped)?;
+        let months = Arc::new(months);
         self.months = Some(BuiltMonths {
             at: Instant::now(),
             day: today,
             months: Arc::clone(&months),
             built_at: now,
+            pending: pending.clone(),
         });
-        Ok((months, now))
+        Ok((months, now, pending))
+    }
+
+    /// True when every past day of month `ym` has a valid cache entry.
+    fn month_cached(
+        &self,
+        ym: (i32, u32),
+        today: NaiveDate,
+        snapshots: &HashMap<NaiveDate, (PathBuf, u64, Option<SystemTime>)>,
+    ) -> bool {
+        let Some(mut d) = NaiveDate::from_ymd_opt(ym.0, ym.1, 1) else {
+            return true;
+        };
+        while summary::month_of(d) == ym && d < today {
+            if !self.day_valid(d, snapshots) {
+                return false;
+            }
+            match d.succ_opt() {
+                Some(n) => d = n,
+                None => break,
+            }
+        }
+        true
+    }
+
+    fn day_valid(
+        &self,
+        day: NaiveDate,
+        snapshots: &HashMap<NaiveDate, (PathBuf, u64, Option<SystemTime>)>,
+    ) -> bool {
+        let meta = snapshots.get(&day).map(|(_, l, m)| (*l, *m));
+        match self.days.get(&day) {
+            Some(e) => e.snapshot == meta && (meta.is_some() || e.settled),
+            None => false,
+        }
     }
 
     fn build_months(
@@ -234,7 +285,7 @@ impl CoordinatorSource {
         recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
-    ) -> Result<Vec<MonthSummary>, SourceError> {
+    ) -> Result<(Vec<MonthSummary>, Vec<(i32, u32)>), SourceError> {
         let today = clock::local_date(now);
         let (cy, cm) = summary::month_of(today);
         let snapshots = list_snapshots(&self.out_dir.join("daily_snapshots"));
@@ -251,9 +302,24 @@ impl CoordinatorSource {
         let first_day = NaiveDate::from_ymd_opt(first.0, first.1, 1).unwrap_or(today);
         self.days.retain(|d, _| *d >= first_day);
 
+        // Newest first, so the months people look at are ready first.
         let mut out = Vec::new();
-        let mut ym = first;
+        let mut pending = Vec::new();
+        let mut budget = MONTHS_READ_PER_REFRESH;
+        let mut ym = (cy, cm);
         loop {
+            let cached = self.month_cached(ym, today, &snapshots);
+            if !cached && budget == 0 {
+                pending.push(ym);
+                if ym == first {
+                    break;
+                }
+                ym = summary::prev_month(ym.0, ym.1);
+                continue;
+            }
+            if !cached {
+                budget -= 1;
+            }
             let days = self.month_days(ym, today, now, &snapshots, skipped)?;
             let mut month_days: Vec<DaySummary> = Vec::new();
             let mut notes = Vec::new();
@@ -284,12 +350,14 @@ impl CoordinatorSource {
             }
             skipped.extend(notes.iter().cloned());
             out.push(summary::aggregate(ym.0, ym.1, month_days, notes));
-            if ym == (cy, cm) {
+            if ym == first {
                 break;
             }
-            ym = summary::next_month(ym.0, ym.1);
+            ym = summary::prev_month(ym.0, ym.1);
         }
-        Ok(out)
+        out.reverse();
+        pending.reverse();
+        Ok((out, pending))
     }
 
     /// Makes sure every past day of month `ym` (before `today`) has a valid cache entry;
@@ -317,11 +385,7 @@ impl CoordinatorSource {
         for &day in &days {
             let snap = snapshots.get(&day);
             let meta = snap.map(|(_, l, m)| (*l, *m));
-            let valid = match self.days.get(&day) {
-                Some(e) => e.snapshot == meta && (meta.is_some() || e.settled),
-                None => false,
-            };
-            if valid {
+            if self.day_valid(day, snapshots) {
                 continue;
             }
             if let Some((path, _, _)) = snap {
@@ -518,6 +582,16 @@ impl Source for CoordinatorSource {
         self.interval
     }
 
+    fn next_delay(&self, succeeded: bool, consecutive_failures: u32) -> Duration {
+        if succeeded && self.catching_up {
+            CATCH_UP_DELAY
+        } else if succeeded {
+            self.interval
+        } else {
+            crate::refresh::backoff(self.interval, consecutive_failures)
+        }
+    }
+
     fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult {
         let now = clock::now();
         let data = self.refresh_at(now)?;
@@ -709,14 +783,17 @@ mod tests {
         writer::charge(&c, at("2026-10-25T01:30:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
         writer::charge(&c, at("2026-10-24T22:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap(); // 00:00 on the 25th
         writer::charge(&c, at("2026-10-24T21:59:00Z"), 5.0, 0.5, 0.0, "T2").unwrap(); // 23:59 on the 24th
-                                                                                      // 2026-03-29 has 23 hours.
+
+        // 2026-03-29 has 23 hours.
         writer::charge(&c, at("2026-03-28T23:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap(); // 00:00 on the 29th
         writer::charge(&c, at("2026-03-29T21:59:00Z"), 1.0, 0.5, 0.0, "T2").unwrap(); // 23:59 on the 29th
         writer::charge(&c, at("2026-03-29T22:00:00Z"), 3.0, 0.5, 0.0, "T2").unwrap(); // 00:00 on the 30th
-        let d = root
-            .source()
-            .refresh_at(at("2026-11-10T12:00:00Z"))
-            .unwrap();
+        let mut src = root.source();
+        let now = at("2026-11-10T12:00:00Z");
+        let mut d = src.refresh_at(now).unwrap();
+        while !d.pending_months.is_empty() {
+            d = src.refresh_at(now).unwrap();
+        }
         let month = |y, m| {
             d.months
                 .iter()
@@ -747,6 +824,40 @@ mod tests {
                 .count(),
             6
         );
+    }
+
+    #[test]
+    fn a_long_history_is_built_a_few_months_per_refresh() {
+        let root = Root::new();
+        let c = root.create_db();
+        // One charge on the 10th of each of the last 10 months.
+        let now = at("2026-07-15T10:00:00Z");
+        for back in 0..10 {
+            let (mut y, mut m) = (2026, 7);
+            for _ in 0..back {
+                (y, m) = summary::prev_month(y, m);
+            }
+            let t = at(&format!("{y}-{m:02}-10T10:00:00Z"));
+            writer::charge(&c, t, 1.0, 0.5, 0.0, "T2").unwrap();
+        }
+        let mut src = root.source();
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.months.len(), MONTHS_READ_PER_REFRESH);
+        assert_eq!(d.pending_months.len(), 10 - MONTHS_READ_PER_REFRESH);
+        assert_eq!(src.next_delay(true, 0), CATCH_UP_DELAY);
+        let mut rounds = 1;
+        let mut d = d;
+        while !d.pending_months.is_empty() {
+            d = src.refresh_at(now).unwrap();
+            rounds += 1;
+        }
+        assert_eq!(rounds, 3);
+        assert_eq!(d.months.len(), 10);
+        assert!(d.months.iter().all(|m| m.charging_count == 1));
+        assert_eq!(src.next_delay(true, 0), Duration::from_secs(60));
+        // Cached now: the next refresh reuses everything.
+        let again = src.refresh_at(now).unwrap();
+        assert!(Arc::ptr_eq(&again.months, &d.months));
     }
 
     #[test]
