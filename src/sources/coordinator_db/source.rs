@@ -87,6 +87,22 @@ impl CoordinatorData {
     }
 }
 
+/// A year and month.
+pub type YearMonth = (i32, u32);
+
+/// What one month build produced: built months and the months left for later, oldest first.
+struct Built {
+    months: Vec<MonthSummary>,
+    pending: Vec<YearMonth>,
+}
+
+/// The month summaries a refresh serves.
+struct Served {
+    months: Arc<Vec<MonthSummary>>,
+    built_at: DateTime<Utc>,
+    pending: Vec<YearMonth>,
+}
+
 /// Built month summaries: when, for which local date, the months, and the data time.
 struct BuiltMonths {
     at: Instant,
@@ -196,8 +212,11 @@ impl CoordinatorSource {
         let history = db_connected.then(|| energy::history(&rows, now));
         let newest_sample = rows.last().map(|r| r.at);
 
-        let (months, months_built_at, pending_months) =
-            self.months_at(now, &all, &rows, &mut skipped)?;
+        let Served {
+            months,
+            built_at: months_built_at,
+            pending: pending_months,
+        } = self.months_at(now, &all, &rows, &mut skipped)?;
         self.catching_up = !pending_months.is_empty();
         for s in &skipped {
             log::debug!("metrics: skipped {s}");
@@ -226,14 +245,18 @@ impl CoordinatorSource {
         recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
-    ) -> Result<(Arc<Vec<MonthSummary>>, DateTime<Utc>, Vec<(i32, u32)>), SourceError> {
+    ) -> Result<Served, SourceError> {
         let today = clock::local_date(now);
         if let Some(b) = &self.months {
             if b.day == today && b.at.elapsed() < SUMMARY_TTL && b.pending.is_empty() {
-                return Ok((Arc::clone(&b.months), b.built_at, Vec::new()));
+                return Ok(Served {
+                    months: Arc::clone(&b.months),
+                    built_at: b.built_at,
+                    pending: Vec::new(),
+                });
             }
         }
-        let (months, pending) = self.build_months(now, recent, rows, skipped)?;
+        let Built { months, pending } = self.build_months(now, recent, rows, skipped)?;
         let months = Arc::new(months);
         self.months = Some(BuiltMonths {
             at: Instant::now(),
@@ -242,7 +265,11 @@ impl CoordinatorSource {
             built_at: now,
             pending: pending.clone(),
         });
-        Ok((months, now, pending))
+        Ok(Served {
+            months,
+            built_at: now,
+            pending,
+        })
     }
 
     /// True when every past day of month `ym` has a valid cache entry.
@@ -285,7 +312,7 @@ impl CoordinatorSource {
         recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
-    ) -> Result<(Vec<MonthSummary>, Vec<(i32, u32)>), SourceError> {
+    ) -> Result<Built, SourceError> {
         let today = clock::local_date(now);
         let (cy, cm) = summary::month_of(today);
         let snapshots = list_snapshots(&self.out_dir.join("daily_snapshots"));
@@ -357,7 +384,10 @@ impl CoordinatorSource {
         }
         out.reverse();
         pending.reverse();
-        Ok((out, pending))
+        Ok(Built {
+            months: out,
+            pending,
+        })
     }
 
     /// Makes sure every past day of month `ym` (before `today`) has a valid cache entry;
