@@ -31,9 +31,19 @@ for _ in $(seq 1 100); do
   if curl -fs "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; then break; fi
   sleep 0.1
 done
+rss() { grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' '; }
+sleep 5   # the first refreshes build the older months one second apart
+echo "daemon, refreshed, no requests yet: $(rss)"
 for route in /current-state /decisions "/decisions?time_range=30d" /metrics /monthly-summary /monthly-comparison /historical-data /status; do
   size=$(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$port$route")
   echo "daemon: GET $route -> $size bytes"
 done
-sleep 2
-echo "daemon: $(grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
+echo "daemon, after one request per route: $(rss)"
+curls=""
+for _ in 1 2 3 4 5 6 7 8; do
+  curl -s -o /dev/null "http://127.0.0.1:$port/decisions?time_range=30d" &
+  curls="$curls $!"
+done
+# shellcheck disable=SC2086
+wait $curls
+echo "daemon, after 8 parallel requests of the 1 MB body: $(rss)"

@@ -569,9 +569,11 @@ fn text_of<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     o.get(key).and_then(Value::as_str)
 }
 
-/// Merges DB and file decisions: deduplicated (module docs), newest first.
-pub fn merge(db: Vec<Decision>, files: Vec<Decision>) -> Vec<Decision> {
-    let key = |d: &Decision| (d.facts.category, d.facts.at.timestamp());
+/// Merges DB and file decisions: deduplicated (module docs), newest first. A duplicate's
+/// two objects are parsed back and merged (rare: the coordinator writes files only while
+/// its DB is unavailable).
+pub fn merge(db: Vec<StoredDecision>, files: Vec<StoredDecision>) -> Vec<StoredDecision> {
+    let key = |d: &StoredDecision| (d.facts.category, d.facts.at.timestamp());
     let mut out = db;
     let mut index: HashMap<(Category, i64), usize> =
         out.iter().enumerate().map(|(i, d)| (key(d), i)).collect();
@@ -579,15 +581,22 @@ pub fn merge(db: Vec<Decision>, files: Vec<Decision>) -> Vec<Decision> {
         match index.get(&key(&f)) {
             Some(&i) => {
                 let d = &mut out[i];
-                for (k, v) in f.object {
-                    let missing = d.object.get(&k).is_none_or(Value::is_null);
-                    if missing {
-                        d.object.insert(k, v);
+                let parse =
+                    |j: &str| serde_json::from_str::<Map<String, Value>>(j).unwrap_or_default();
+                let mut object = parse(&d.json);
+                for (k, v) in parse(&f.json) {
+                    if object.get(&k).is_none_or(Value::is_null) {
+                        object.insert(k, v);
                     }
                 }
-                d.from_file = true;
                 let at = d.facts.at;
-                d.facts = facts_of(&d.object, at);
+                *d = Decision {
+                    facts: facts_of(&object, at),
+                    object,
+                    from_db: d.from_db,
+                    from_file: true,
+                }
+                .into_stored();
             }
             None => {
                 index.insert(key(&f), out.len());
@@ -606,7 +615,7 @@ pub fn query_db(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     notes: &mut Vec<String>,
-) -> Result<Vec<Decision>, DbError> {
+) -> Result<Vec<StoredDecision>, DbError> {
     let (lo, hi) = time::query_bounds(from, to);
     let q = |e| DbError::Query("coordinator_decisions by time", e);
     let mut stmt = conn
@@ -629,7 +638,8 @@ pub fn query_db(
             created_at: r.get(7).map_err(q)?,
         };
         match from_db_row(row, notes) {
-            Ok(d) if d.facts.at >= from && d.facts.at < to => out.push(d),
+            // Serialized at once: a month of full objects is never held at the same time.
+            Ok(d) if d.facts.at >= from && d.facts.at < to => out.push(d.into_stored()),
             Ok(_) => {}
             Err(e) => notes.push(e),
         }
@@ -638,7 +648,7 @@ pub fn query_db(
 }
 
 /// A parsed file with the size and mtime it was parsed at.
-type CachedFile = (u64, Option<SystemTime>, Result<Decision, String>);
+type CachedFile = (u64, Option<SystemTime>, Result<StoredDecision, String>);
 
 /// Parsed decision files, kept between refreshes and re-read only when a file's size or
 /// modification time changes.
@@ -667,7 +677,7 @@ impl FileCache {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         notes: &mut Vec<String>,
-    ) -> Option<Vec<Decision>> {
+    ) -> Option<Vec<StoredDecision>> {
         let entries = std::fs::read_dir(&self.dir).ok()?;
         // Names carry local time; widen by a day so a zone offset never drops a file.
         let lo = from.naive_utc() - chrono::Duration::days(1);
@@ -690,7 +700,9 @@ impl FileCache {
                 matches!(self.entries.get(&name), Some((l, m, _)) if *l == len && *m == mtime);
             if !fresh {
                 let parsed = match std::fs::read(e.path()) {
-                    Ok(b) => from_file(&name, &String::from_utf8_lossy(&b)),
+                    Ok(b) => {
+                        from_file(&name, &String::from_utf8_lossy(&b)).map(Decision::into_stored)
+                    }
                     Err(err) => Err(format!("{name}: cannot read ({err})")),
                 };
                 self.entries.insert(name.clone(), (len, mtime, parsed));
@@ -946,13 +958,17 @@ mod tests {
             &json!({"timestamp": "2026-07-01T19:15:00", "action": "charge"}).to_string(),
         )
         .unwrap();
-        let all = merge(vec![db], vec![file, other]);
+        let all = merge(
+            vec![db.into_stored()],
+            vec![file.into_stored(), other.into_stored()],
+        );
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].facts.category, Category::Charging, "newest first");
         let s = &all[1];
         assert!(s.from_db && s.from_file);
-        assert_eq!(s.object["expected_revenue_pln"], 3.0, "DB wins");
-        assert_eq!(s.object["reasoning"], "peak", "file adds what the DB lacks");
+        let object: Value = serde_json::from_str(&s.json).unwrap();
+        assert_eq!(object["expected_revenue_pln"], 3.0, "DB wins");
+        assert_eq!(object["reasoning"], "peak", "file adds what the DB lacks");
         assert_eq!(s.facts.execution_success, Some(false));
     }
 }

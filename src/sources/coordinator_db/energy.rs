@@ -17,7 +17,6 @@ pub const HISTORY_SLOTS: usize = (24 * 3600 / STEP_S) as usize;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EnergyRow {
     pub at: DateTime<Utc>,
-    pub timestamp: String,
     pub soc: Option<f64>,
     pub pv_w: Option<f64>,
     pub grid_w: Option<f64>,
@@ -66,12 +65,15 @@ pub fn query(
     let mut out = Vec::new();
     let mut unreadable = 0u32;
     while let Some(r) = rows.next().map_err(q)? {
-        let Some(ts) = lenient_text(r, 0) else {
-            unreadable += 1;
-            continue;
+        let at = match r.get_ref(0).map_err(q)? {
+            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|ts| {
+                time::parse_instant_with(ts, || {
+                    lenient_text(r, 1).and_then(|c| time::parse_created_at(&c))
+                })
+            }),
+            _ => None,
         };
-        let hint = || lenient_text(r, 1).and_then(|c| time::parse_created_at(&c));
-        let Some(at) = time::parse_instant_with(&ts, hint) else {
+        let Some(at) = at else {
             unreadable += 1;
             continue;
         };
@@ -80,7 +82,6 @@ pub fn query(
         }
         out.push(EnergyRow {
             at,
-            timestamp: ts,
             soc: lenient_f64(r, 2),
             pv_w: lenient_f64(r, 3),
             grid_w: lenient_f64(r, 4),

@@ -187,10 +187,7 @@ impl CoordinatorSource {
             )));
         }
         let all: Vec<StoredDecision> =
-            decisions::merge(db_decisions, file_decisions.unwrap_or_default())
-                .into_iter()
-                .map(|d| d.into_stored())
-                .collect();
+            decisions::merge(db_decisions, file_decisions.unwrap_or_default());
         let window_len = WINDOWS.map(|(_, secs)| {
             let start = now - chrono::Duration::seconds(secs);
             all.iter().take_while(|d| d.facts.at >= start).count()
