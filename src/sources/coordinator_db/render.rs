@@ -356,11 +356,6 @@ fn month_body(m: &MonthSummary, d: &CoordinatorData, s: &SourceStatus, view: &St
     Body::json(200, &v)
 }
 
-struct FirstMonth {
-    year: i32,
-    month: u32,
-}
-
 fn ym_key(path: &str, y: i32, m: u32) -> String {
     route_key(path, &[("year", &y.to_string()), ("month", &m.to_string())])
 }
@@ -431,25 +426,22 @@ impl Renderer for CoordinatorRenderer {
                 out.push((ym_key(MONTHLY_SUMMARY, *y, *m), body.clone()));
                 out.push((ym_key(MONTHLY_COMPARISON, *y, *m), body));
             }
-            let first = d
+            let built_first = (months[0].year, months[0].month);
+            let (fy, fm) = d
                 .pending_months
                 .first()
                 .copied()
-                .unwrap_or((months[0].year, months[0].month))
-                .min((months[0].year, months[0].month));
-            let first = FirstMonth {
-                year: first.0,
-                month: first.1,
-            };
+                .unwrap_or(built_first)
+                .min(built_first);
             let missing = Body::json(
                 404,
                 &json!({
                     "error": format!(
                         "no summary for that month: months from {}-{:02} to {}-{:02} are served (the first month with coordinator data, at most {} months back)",
-                        first.year, first.month, current.year, current.month, super::source::MAX_PAST_MONTHS
+                        fy, fm, current.year, current.month, super::source::MAX_PAST_MONTHS
                     ),
                     "parameter": "month",
-                    "available_from": format!("{}-{:02}", first.year, first.month),
+                    "available_from": format!("{fy}-{fm:02}"),
                     "available_to": format!("{}-{:02}", current.year, current.month),
                 }),
             );

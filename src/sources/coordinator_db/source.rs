@@ -7,7 +7,10 @@
 //! span. Month summaries are rebuilt at most every [`SUMMARY_TTL`] (and at once when the
 //! local date changes); within a rebuild, a past day is reused when its snapshot file is
 //! unchanged, or when it was computed from the DB after the day had ended, so only new or
-//! still-open days are read again. Months are read one at a time so memory stays bounded.
+//! still-open days are read again. Months are read one at a time so memory stays bounded,
+//! and at most [`MONTHS_READ_PER_REFRESH`] of them per refresh: after a start the older
+//! months follow in refreshes one second apart (they answer "still being computed" until
+//! then), so no single refresh reads a whole year.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
