@@ -310,7 +310,7 @@ impl Config {
             if p.is_absolute() {
                 p.to_path_buf()
             } else {
-                root.join(p)
+                absolute(&root.join(p))
             }
         };
         let database = match (
@@ -413,12 +413,23 @@ impl Config {
     }
 }
 
-/// The absolute form of `p`, without `.` components.
+/// The absolute form of `p`, with `.` and `..` resolved lexically (as the shell's `cd -L`).
 fn absolute(p: &Path) -> PathBuf {
+    use std::path::Component;
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    abs.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Turns a YAML/serde error into a ConfigError whose key is the dotted path, when the
