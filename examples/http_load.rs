@@ -47,7 +47,12 @@ fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> 
     Ok(ok)
 }
 
-fn client(addr: SocketAddr, path: String, keepalive: bool, stop: Arc<AtomicBool>) -> (Vec<u32>, u64) {
+fn client(
+    addr: SocketAddr,
+    path: String,
+    keepalive: bool,
+    stop: Arc<AtomicBool>,
+) -> (Vec<u32>, u64) {
     let mut latencies_us = Vec::with_capacity(100_000);
     let mut errors = 0u64;
     let mut buf = Vec::with_capacity(65536);
@@ -100,8 +105,10 @@ fn reference_server(addr: &str, body_file: &str, nodelay: bool) {
         let body = body.clone();
         workers.push(std::thread::spawn(move || {
             for rq in server.incoming_requests() {
-                let header = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-                let _ = rq.respond(tiny_http::Response::from_data(body.clone()).with_header(header));
+                let header =
+                    tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
+                let _ =
+                    rq.respond(tiny_http::Response::from_data(body.clone()).with_header(header));
             }
         }));
     }
@@ -113,7 +120,11 @@ fn reference_server(addr: &str, body_file: &str, nodelay: bool) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--reference-server") {
-        reference_server(&args[2], &args[3], args.get(4).map(String::as_str) != Some("--no-nodelay"));
+        reference_server(
+            &args[2],
+            &args[3],
+            args.get(4).map(String::as_str) != Some("--no-nodelay"),
+        );
         return;
     }
     if args.len() < 6 {
@@ -125,7 +136,10 @@ fn main() {
     let connections: usize = args[3].parse().expect("connections");
     let seconds: f64 = args[4].parse().expect("seconds");
     let keepalive = args[5] == "keepalive";
-    let label = args.get(6).cloned().unwrap_or_else(|| format!("{path} {}", args[5]));
+    let label = args
+        .get(6)
+        .cloned()
+        .unwrap_or_else(|| format!("{path} {}", args[5]));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let handles: Vec<_> = (0..connections)
