@@ -71,6 +71,7 @@ pub struct RawWebServer {
     pub coordinator_pid_check_interval_seconds: Option<i64>,
     pub cache_staleness_threshold_seconds: Option<i64>,
     pub api_timeout_seconds: Option<i64>,
+    pub dashboard_poll_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +112,8 @@ pub struct WebServer {
     pub pid_interval: Duration,
     pub staleness_threshold: Duration,
     pub api_timeout: Duration,
+    /// How often the page polls `/api/dashboard`.
+    pub dashboard_poll: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +149,7 @@ pub mod defaults {
     pub const PID_INTERVAL_S: u64 = 60;
     pub const STALENESS_S: u64 = 300;
     pub const API_TIMEOUT_S: u64 = 10;
+    pub const DASHBOARD_POLL_S: u64 = 5;
     pub const ROOT: &str = ".";
     pub const DATABASE: &str = "data/goodwe_energy.db";
     pub const LOGS_DIR: &str = "logs";
@@ -285,6 +289,11 @@ impl Config {
                 w.api_timeout_seconds,
                 defaults::API_TIMEOUT_S,
             )?,
+            dashboard_poll: secs(
+                "dashboard_poll_seconds",
+                w.dashboard_poll_seconds,
+                defaults::DASHBOARD_POLL_S,
+            )?,
         };
 
         let c = &raw.coordinator;
@@ -398,6 +407,7 @@ impl Config {
                 "coordinator_pid_check_interval_seconds": w.pid_interval.as_secs(),
                 "cache_staleness_threshold_seconds": w.staleness_threshold.as_secs(),
                 "api_timeout_seconds": w.api_timeout.as_secs(),
+                "dashboard_poll_seconds": w.dashboard_poll.as_secs(),
             },
             "coordinator": {
                 "root": p(&c.root),

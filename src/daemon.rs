@@ -87,6 +87,7 @@ pub fn run(config: Config) -> i32 {
     let refresh = match refresh::spawn(
         wiring.sources,
         wiring.renderers,
+        wiring.composers,
         Arc::clone(&cell),
         Arc::clone(&heartbeat),
     ) {

@@ -249,6 +249,17 @@ pub trait Renderer: Send {
     fn render(&self, view: &StoreView) -> Vec<(String, Body)>;
 }
 
+/// Builds bodies out of other bodies (e.g. `/api/dashboard` out of `/prices`, `/metrics`,
+/// ...), after every renderer ran. Runs on the refresh thread, only when the ETags of its
+/// inputs (or its time key) changed.
+pub trait Composer: Send {
+    /// The route keys this composer reads (they may depend on the date).
+    fn inputs(&self, view: &StoreView) -> Vec<String>;
+    /// The bodies it builds from `bodies` (every body the renderers produced).
+    fn compose(&self, bodies: &HashMap<String, Arc<Body>>, view: &StoreView)
+        -> Vec<(String, Body)>;
+}
+
 /// Proof of life of the refresh thread, readable without a lock.
 #[derive(Debug)]
 pub struct Heartbeat {
@@ -314,6 +325,12 @@ struct RendererSlot {
     bodies: Vec<(String, Arc<Body>)>,
 }
 
+struct ComposerSlot {
+    composer: Box<dyn Composer>,
+    signature: Option<u64>,
+    bodies: Vec<(String, Arc<Body>)>,
+}
+
 /// The running refresh thread.
 pub struct RefreshHandle {
     pub heartbeat: Arc<Heartbeat>,
@@ -346,6 +363,7 @@ impl RefreshHandle {
 pub fn spawn(
     sources: Vec<Box<dyn Source>>,
     renderers: Vec<Box<dyn Renderer>>,
+    composers: Vec<Box<dyn Composer>>,
     cell: Arc<SnapshotCell>,
     heartbeat: Arc<Heartbeat>,
 ) -> std::io::Result<RefreshHandle> {
@@ -378,6 +396,14 @@ pub fn spawn(
             .into_iter()
             .map(|renderer| RendererSlot {
                 renderer,
+                signature: None,
+                bodies: Vec::new(),
+            })
+            .collect(),
+        composers: composers
+            .into_iter()
+            .map(|composer| ComposerSlot {
+                composer,
                 signature: None,
                 bodies: Vec::new(),
             })
@@ -445,6 +471,7 @@ struct Scheduler {
     statuses: Vec<SourceStatus>,
     lanes: Vec<Lane>,
     renderers: Vec<RendererSlot>,
+    composers: Vec<ComposerSlot>,
     cell: Arc<SnapshotCell>,
     heartbeat: Arc<Heartbeat>,
     generation: u64,
@@ -558,6 +585,28 @@ impl Scheduler {
                     .collect();
                 slot.signature = Some(sig);
             }
+            for (k, b) in &slot.bodies {
+                bodies.insert(k.clone(), Arc::clone(b));
+            }
+        }
+        for slot in &mut self.composers {
+            let mut h = DefaultHasher::new();
+            for key in slot.composer.inputs(&view) {
+                key.hash(&mut h);
+                bodies.get(&key).map(|b| b.etag.as_str()).hash(&mut h);
+            }
+            let sig = h.finish();
+            if slot.signature != Some(sig) {
+                slot.bodies = slot
+                    .composer
+                    .compose(&bodies, &view)
+                    .into_iter()
+                    .map(|(k, b)| (k, Arc::new(b)))
+                    .collect();
+                slot.signature = Some(sig);
+            }
+        }
+        for slot in &self.composers {
             for (k, b) in &slot.bodies {
                 bodies.insert(k.clone(), Arc::clone(b));
             }
@@ -691,7 +740,7 @@ mod tests {
     fn start(sources: Vec<Box<dyn Source>>) -> (RefreshHandle, Arc<SnapshotCell>) {
         let cell = Arc::new(SnapshotCell::default());
         let hb = Arc::new(Heartbeat::new(Duration::from_secs(5)));
-        let handle = spawn(sources, vec![Box::new(Echo)], Arc::clone(&cell), hb).unwrap();
+        let handle = spawn(sources, vec![Box::new(Echo)], vec![], Arc::clone(&cell), hb).unwrap();
         (handle, cell)
     }
 
@@ -819,7 +868,7 @@ mod tests {
         let (a, _) = counting("a", 100, false, 0);
         let cell = Arc::new(SnapshotCell::default());
         let hb = Arc::new(Heartbeat::new(Duration::from_millis(300)));
-        let h = spawn(vec![a], vec![], cell, Arc::clone(&hb)).unwrap();
+        let h = spawn(vec![a], vec![], vec![], cell, Arc::clone(&hb)).unwrap();
         thread::sleep(Duration::from_millis(150));
         assert!(hb.is_alive());
         assert!(h.join(Duration::from_secs(1)));

@@ -54,7 +54,7 @@ pub struct Route {
 
 /// Every route served. Later sources add theirs here.
 pub fn table() -> Vec<Route> {
-    vec![
+    let mut routes = vec![
         Route {
             path: status::HEALTH,
             prefix: false,
@@ -65,7 +65,9 @@ pub fn table() -> Vec<Route> {
             prefix: false,
             handler: status_route,
         },
-    ]
+    ];
+    routes.extend(crate::web::routes());
+    routes
 }
 
 /// Serves the body stored under the request's path, or a 503 saying it is not built yet.
