@@ -283,3 +283,46 @@ fn a_dead_accept_loop_ends_the_process() {
         "{log}"
     );
 }
+
+/// A second signal during the graceful stop exits at once (status 1).
+#[test]
+fn a_second_signal_exits_at_once() {
+    let env = TestEnv::new();
+    let mut d = env.start("", "");
+    // Keep the graceful path busy: a client that keeps sending requests keeps the HTTP drain
+    // going (up to its 0.7 s bound).
+    let addr = d.addr;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = raw_request(addr, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    d.signal("TERM");
+    // Standard signals do not queue: wait until the first one was taken.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !d.log().contains("SIGTERM received") {
+        assert!(
+            Instant::now() < deadline,
+            "first SIGTERM not taken:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let second = Instant::now();
+    d.signal("TERM");
+    let result = d.wait_exit(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = busy.join();
+    let (status, _) = result.expect("did not exit");
+    assert_eq!(status.code(), Some(1), "{}", d.log());
+    assert!(
+        !d.log().contains("stopped"),
+        "the second signal should not wait for the graceful stop"
+    );
+    assert!(second.elapsed() < Duration::from_millis(700));
+}
