@@ -82,16 +82,18 @@ struct DayRows {
 /// for every day before `today` that holds rows.
 pub struct Snapshots {
     dir: PathBuf,
+    now: DateTime<Utc>,
     today: NaiveDate,
     current: Option<(NaiveDate, DayRows)>,
     pub written: usize,
 }
 
 impl Snapshots {
-    pub fn new(dir: PathBuf, today: NaiveDate) -> Snapshots {
+    pub fn new(dir: PathBuf, now: DateTime<Utc>) -> Snapshots {
         Snapshots {
             dir,
-            today,
+            now,
+            today: clock::local_date(now),
             current: None,
             written: 0,
         }
@@ -135,7 +137,9 @@ impl Snapshots {
         if date >= self.today || day.decisions.is_empty() {
             return Ok(());
         }
-        let created = clock::day_start(date + Duration::days(1)) + Duration::seconds(317);
+        // The snapshot manager creates a day's file shortly after midnight.
+        let created =
+            (clock::day_start(date + Duration::days(1)) + Duration::seconds(317)).min(self.now);
         let v = snapshot_json(
             date,
             &day,

@@ -30,7 +30,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use rusqlite::Connection;
 
-use crate::clock::{self, ZONE};
+use crate::clock;
 use crate::config::Config;
 use model::{Minute, Simulator};
 
@@ -452,7 +452,7 @@ pub fn generate(dir: &Path, o: &Options) -> Result<DemoSummary, DemoError> {
     let last = plan.last();
     let files_from = last - Duration::hours(12);
     let state_at = last - Duration::minutes(7);
-    let mut snapshots = files::Snapshots::new(snapshots_dir, today);
+    let mut snapshots = files::Snapshots::new(snapshots_dir, o.now);
     let mut logs = files::Logs::new(&dir.join("logs"), o.seed, plan.first, last)?;
     let mut charging_files = 0;
     let mut recent_sells: std::collections::VecDeque<(model::Decision, rows::Stamps)> =
@@ -594,11 +594,6 @@ pub fn run(cmd: Command) -> i32 {
         w.stop();
     }
     code
-}
-
-/// The local naive wall-clock time of an instant (helper for tests and the bench).
-pub fn local_naive(t: DateTime<Utc>) -> chrono::NaiveDateTime {
-    t.with_timezone(&ZONE).naive_local()
 }
 
 #[cfg(test)]

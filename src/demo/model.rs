@@ -509,11 +509,6 @@ impl Simulator {
         self.soc
     }
 
-    /// The prices of the day being simulated, if a step was taken.
-    pub fn day_prices(&self) -> Option<&DayPrices> {
-        self.day.as_ref()
-    }
-
     /// Simulates the minute starting at `t` (a whole UTC minute) and returns its readings.
     pub fn step(&mut self, t: DateTime<Utc>) -> Minute {
         let local_t = t.with_timezone(&ZONE);

@@ -2,9 +2,10 @@
 //! `system_state.metrics.current_data` JSON, the `coordinator_decisions` parameters, the
 //! decision files, and the prepared statements that insert rows.
 //!
-//! JSON is written by hand into reused buffers: a year holds half a million readings, and
-//! this keeps generation to seconds. Every string written is a fixed ASCII literal or a
-//! number, so nothing needs escaping, except decision reasons, which go through serde_json.
+//! Row JSON is written by hand into reused buffers: a year holds half a million readings,
+//! and this keeps generation to seconds. Every string in it is a fixed ASCII literal, a
+//! timestamp or a number, so nothing needs escaping. The decision files, which carry free
+//! text, are built with serde_json.
 
 use std::fmt::{self, Write as _};
 
@@ -136,7 +137,8 @@ pub fn push_current_data(s: &mut String, m: &Minute, data_ts: &str) {
     let partial = m.glitch == Glitch::PartialRead;
     let soc = m.soc.round() as i64;
     let bv = 380.0 + 0.35 * m.soc;
-    let bi = -(m.battery_w as f64) / bv;
+    // The current has the sign of the power (positive while discharging).
+    let bi = m.battery_w as f64 / bv;
     let pv2 = m.pv_w - m.pv1_w;
     let string_v = |p: i64, base: f64| {
         if p > 0 {
@@ -386,7 +388,7 @@ impl<'c> RowWriter<'c> {
             (m.grid_voltage * 10.0).round() / 10.0,
             (m.grid_frequency * 100.0).round() / 100.0,
             bv,
-            ((-(m.battery_w as f64) / bv) * 10.0).round() / 10.0,
+            ((m.battery_w as f64 / bv) * 10.0).round() / 10.0,
             temp,
             (m.price_final * 10_000.0).round() / 10_000.0,
             st.created_at,
