@@ -308,7 +308,7 @@ fn open_bulk(path: &Path) -> Result<Connection, DemoError> {
         // A fresh file needs no rollback journal; WAL is switched back on at the end.
         conn.pragma_update(None, "journal_mode", "MEMORY")?;
         conn.pragma_update(None, "synchronous", "OFF")?;
-        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "cache_size", -8_192)?;
         Ok(())
     })()
     .map_err(|e| DemoError::db(path, e))?;
