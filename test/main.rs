@@ -6,3 +6,4 @@ mod util;
 mod browser;
 mod cli;
 mod daemon;
+mod demo;
