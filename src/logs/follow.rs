@@ -1,0 +1,284 @@
+//! `/logs?follow=true`: a log file as Server-Sent Events, on a thread of its own.
+//!
+//! The stream sends `retry:` once, a `start` event, the last `lines` lines that pass the
+//! filters, then every line appended to the file, polling every [`POLL`] (no busy loop).
+//! Every event carries an `id:`; a comment line is sent after [`HEARTBEAT`] of silence so a
+//! vanished client shows up as a write error and the thread ends. The socket's send timeout
+//! (set on the listener) bounds a write to a client that stopped reading.
+//!
+//! Rotation: when the file at the path is replaced (another inode), the rest of the old file
+//! is sent and the new one is followed from its start; when it shrinks (truncated), it is
+//! followed again from its start; while it is missing, the stream waits for it.
+//!
+//! Filters while following: `level` applies to records (a traceback line goes with the
+//! header above it); `q` keeps a line that contains it, or any line of a record whose header
+//! contains it. The stream ends within one poll when shutdown begins.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::download::open_checked;
+use super::record::{self, contains_ci, Filter};
+use super::tail;
+
+/// How often the file is checked for new lines.
+pub const POLL: Duration = Duration::from_millis(250);
+/// A comment is sent after this long without an event.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// The reconnection delay suggested to clients, in ms.
+pub const RETRY_MS: u64 = 3000;
+/// At most this much is read from the file per poll.
+const READ_CHUNK: usize = 256 * 1024;
+/// An unterminated line longer than this is sent in parts.
+const MAX_PARTIAL: usize = 1024 * 1024;
+/// Bytes read from the end of the file for the first lines.
+const INITIAL_BUDGET: u64 = 8 * 1024 * 1024;
+
+/// What one follower streams.
+pub struct Job {
+    pub path: PathBuf,
+    pub lines: usize,
+    pub filter: Filter,
+    pub stopping: Arc<AtomicBool>,
+    /// HEAD: send the headers only.
+    pub head: bool,
+}
+
+struct Sse {
+    w: Box<dyn Write + Send>,
+    next_id: u64,
+    last_write: Instant,
+}
+
+impl Sse {
+    fn raw(&mut self, text: &str) -> bool {
+        self.last_write = Instant::now();
+        self.w
+            .write_all(text.as_bytes())
+            .and_then(|_| self.w.flush())
+            .is_ok()
+    }
+
+    fn event(&mut self, data: serde_json::Value) -> bool {
+        self.next_id += 1;
+        let text = format!("id: {}\ndata: {}\n\n", self.next_id, data);
+        self.raw(&text)
+    }
+
+    fn line(&mut self, line: &str) -> bool {
+        self.event(json!({"type": "log", "line": line.trim_end()}))
+    }
+}
+
+/// Decides line by line what passes the filters while following.
+struct LineFilter {
+    filter: Filter,
+    /// Whether the current record passes `level`, and whether its header contained `q`.
+    record_level_ok: bool,
+    record_q: bool,
+}
+
+impl LineFilter {
+    fn new(filter: Filter) -> LineFilter {
+        LineFilter {
+            record_level_ok: filter.level.is_none(),
+            record_q: false,
+            filter,
+        }
+    }
+
+    fn keeps(&mut self, line: &str) -> bool {
+        let hit = self
+            .filter
+            .needle
+            .as_deref()
+            .is_none_or(|n| contains_ci(line, n));
+        if let Some(level) = record::header_level(line) {
+            self.record_level_ok = self.filter.level.is_none_or(|l| l == level);
+            self.record_q = hit;
+        }
+        self.record_level_ok && (hit || self.record_q)
+    }
+}
+
+fn identity(m: &std::fs::Metadata) -> (u64, u64) {
+    (m.dev(), m.ino())
+}
+
+/// Runs one follower until the client goes away or shutdown begins.
+pub fn run(w: Box<dyn Write + Send>, job: Job) {
+    let mut sse = Sse {
+        w,
+        next_id: 0,
+        last_write: Instant::now(),
+    };
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
+                Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\
+                Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
+    if !sse.raw(head) || job.head {
+        return;
+    }
+    if !sse.raw(&format!("retry: {RETRY_MS}\n\n"))
+        || !sse.event(json!({"type": "start", "message": "Starting log stream"}))
+    {
+        return;
+    }
+    let name = job
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = job.path.parent().map(PathBuf::from).unwrap_or_default();
+    let (mut file, _) = match open_checked(&dir, &name) {
+        Ok(f) => f,
+        Err(e) => {
+            sse.event(json!({"type": "error", "message": format!("cannot open {name}: {e}")}));
+            return;
+        }
+    };
+    let mut ident = match file.metadata() {
+        Ok(m) => identity(&m),
+        Err(_) => return,
+    };
+    let mut filter = LineFilter::new(job.filter.clone());
+    // The first lines: the end of the file up to its last complete line.
+    let mut pos = match file
+        .metadata()
+        .and_then(|m| tail::tail_lines(&mut file, m.len(), job.lines, INITIAL_BUDGET))
+    {
+        Ok(mut t) => {
+            if t.end_complete < t.end {
+                t.lines.pop();
+            }
+            let lines: Vec<String> = t
+                .lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect();
+            let records = record::group(&lines, record::header_level);
+            let sel = record::select(&lines, &records, &job.filter, job.lines);
+            for l in &sel.lines {
+                if !sse.line(l) {
+                    return;
+                }
+            }
+            // Carry the last record's state into the follow phase.
+            for l in &lines {
+                filter.keeps(l);
+            }
+            t.end_complete
+        }
+        Err(e) => {
+            sse.event(json!({"type": "error", "message": format!("cannot read {name}: {e}")}));
+            return;
+        }
+    };
+    let mut partial: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        if job.stopping.load(Ordering::Relaxed) {
+            sse.event(json!({"type": "end", "message": "the server is shutting down"}));
+            return;
+        }
+        // Read what was appended (all of it, a chunk per step, while there is more).
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            let n = file
+                .seek(SeekFrom::Start(pos))
+                .and_then(|_| file.read(&mut buf));
+            if let Ok(n) = n {
+                if n > 0 {
+                    progressed = n == buf.len();
+                    pos += n as u64;
+                    partial.extend_from_slice(&buf[..n]);
+                    if !emit_complete(&mut sse, &mut partial, &mut filter) {
+                        return;
+                    }
+                }
+            }
+            if job.stopping.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        // Rotation: replaced, truncated or (for now) missing.
+        match std::fs::symlink_metadata(&job.path) {
+            Ok(m) if identity(&m) != ident => {
+                if let Ok((f, _)) = open_checked(&dir, &name) {
+                    file = f;
+                    ident = identity(&m);
+                    pos = 0;
+                    partial.clear();
+                    if !sse.event(json!({"type": "rotated", "message": format!("{name} was replaced; following the new file")})) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            Ok(m) if m.len() < pos => {
+                pos = 0;
+                partial.clear();
+                if !sse.event(json!({"type": "rotated", "message": format!("{name} was truncated; following it from its start")})) {
+                    return;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if sse.last_write.elapsed() >= HEARTBEAT && !sse.raw(": heartbeat\n\n") {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Sends the complete lines in `partial` and keeps the unterminated rest (sent anyway once
+/// it exceeds [`MAX_PARTIAL`]). False when the client went away.
+fn emit_complete(sse: &mut Sse, partial: &mut Vec<u8>, filter: &mut LineFilter) -> bool {
+    let mut start = 0;
+    while let Some(i) = partial[start..].iter().position(|&b| b == b'\n') {
+        let raw = &partial[start..start + i];
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = String::from_utf8_lossy(raw);
+        if filter.keeps(&line) && !sse.line(&line) {
+            return false;
+        }
+        start += i + 1;
+    }
+    partial.drain(..start);
+    if partial.len() > MAX_PARTIAL {
+        let line = String::from_utf8_lossy(partial).into_owned();
+        partial.clear();
+        if filter.keeps(&line) && !sse.line(&line) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::record::Level;
+
+    #[test]
+    fn line_filter_follows_records() {
+        let mut f = LineFilter::new(Filter::new(Some(Level::Error), None));
+        assert!(!f.keeps("continuation of an unknown record"));
+        assert!(f.keeps("2025-12-06 14:00:02,000 - c - ERROR - Failed"));
+        assert!(f.keeps("Traceback (most recent call last):"));
+        assert!(!f.keeps("2025-12-06 14:00:03,000 - c - INFO - ERROR in text"));
+        assert!(!f.keeps("  more"));
+        let mut f = LineFilter::new(Filter::new(None, Some("weather")));
+        assert!(f.keeps("2025-12-06 14:00:02,000 - c - ERROR - Weather failed"));
+        assert!(f.keeps("Traceback"));
+        assert!(!f.keeps("2025-12-06 14:00:03,000 - c - INFO - other"));
+        assert!(f.keeps("a weather line inside"));
+    }
+}
