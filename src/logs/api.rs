@@ -9,10 +9,10 @@
 //! - `lines`: the last `lines` lines (oldest first) of the records that pass `level`/`q`;
 //! - `returned_lines`: how many lines that is; `level_filter`: the level asked for or `""`;
 //!   `search`: the `q` asked for or null;
-//! - `scanned_lines`: how many lines the daemon holds for this source (the end of the file,
-//!   at most `logs.max_lines`; for the journal, the lines read with `journalctl -n`, after
-//!   the view's own key-event selection); `matched_lines`: how many of those pass the
-//!   filters;
+//! - `scanned_lines`: how many lines the daemon read and holds for this source (the end of
+//!   the file, at most `logs.max_lines`; for the journal, the lines `journalctl -n` gave);
+//!   `matched_lines`: how many of those pass every filter (for `journal`/`summary` that
+//!   includes the view's own key-event selection and, for `summary`, duplicate removal);
 //! - `total_lines` / `filtered_lines`: the same two counts for the *whole* file (or the
 //!   unit's whole journal), given only when the lines held are all of it; otherwise `null`,
 //!   because the daemon does not count the lines of a file it did not read;
@@ -151,18 +151,20 @@ struct Counts {
     complete: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn answer(
     log_file: &str,
     req: &LogsRequest,
     lines: &[String],
     records: &[Record],
+    scanned: usize,
     complete: bool,
     as_of: chrono::DateTime<chrono::Utc>,
     source_error: Option<&str>,
 ) -> Body {
     let sel = record::select(lines, records, &req.filter(), req.lines);
     let c = Counts {
-        scanned: lines.len(),
+        scanned,
         matched: sel.matched_lines,
         complete,
     };
@@ -197,6 +199,7 @@ pub fn file_body(
         req,
         &tail.lines,
         &tail.records,
+        tail.lines.len(),
         tail.from_start,
         tail.read_at,
         source_error,
@@ -254,6 +257,7 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
                 req,
                 &v.lines,
                 &v.records,
+                j.raw_lines,
                 j.complete,
                 j.read_at,
                 view.journal_error.as_deref(),
