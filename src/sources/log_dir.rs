@@ -24,7 +24,11 @@ use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResul
 pub const TAIL_BYTE_BUDGET: u64 = 8 * 1024 * 1024;
 
 /// At most this many listed files are tailed (sorted by name); the rest are only listed.
-pub const MAX_TAILED_FILES: usize = 64;
+pub const MAX_TAILED_FILES: usize = 32;
+
+/// The tails of all files together hold at most about this many bytes; files after the
+/// budget is spent are listed but not tailed (their `/logs` answer says why).
+pub const TOTAL_TAIL_BUDGET: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogFileInfo {
@@ -47,6 +51,11 @@ pub struct FileTail {
 }
 
 impl FileTail {
+    /// Bytes held by the lines.
+    pub fn bytes(&self) -> u64 {
+        self.lines.iter().map(|l| l.len() as u64).sum()
+    }
+
     /// A tail from decoded lines (grouped into records here), read now.
     pub fn from_lines(lines: Vec<String>, from_start: bool) -> FileTail {
         let records = record::group(&lines, record::header_level);
@@ -159,13 +168,29 @@ impl Source for LogDirectory {
         })?;
         let mut tails = BTreeMap::new();
         let mut tail_errors = BTreeMap::new();
-        for f in files.iter().take(MAX_TAILED_FILES) {
+        let mut held = 0u64;
+        for (i, f) in files.iter().enumerate() {
             if ctx.stopping() {
                 break;
+            }
+            if i >= MAX_TAILED_FILES || held >= TOTAL_TAIL_BUDGET {
+                tail_errors.insert(
+                    f.name.clone(),
+                    format!(
+                        "{} is listed but its end is not kept: the log directory holds more \
+                         than {MAX_TAILED_FILES} log files or {} MiB of log tails; download it \
+                         with /logs/download/{}",
+                        f.name,
+                        TOTAL_TAIL_BUDGET >> 20,
+                        f.name
+                    ),
+                );
+                continue;
             }
             let path = self.dir.join(&f.name);
             match read_tail(&path, self.max_lines, self.previous.get(&f.name)) {
                 Ok(t) => {
+                    held += t.bytes();
                     tails.insert(f.name.clone(), t);
                 }
                 Err(e) => {
@@ -200,6 +225,21 @@ mod tests {
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["a.log", "b.log"]);
         assert_eq!(files[1].size, 5);
+    }
+
+    #[test]
+    fn tailing_is_bounded_in_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..MAX_TAILED_FILES + 2 {
+            std::fs::write(dir.path().join(format!("f{i:03}.log")), "line\n").unwrap();
+        }
+        let mut src = LogDirectory::new(dir.path().to_path_buf(), Duration::from_secs(1), 10);
+        let out = src.refresh(&RefreshContext::default()).unwrap();
+        let listing = out.data.downcast_ref::<LogListing>().unwrap();
+        assert_eq!(listing.files.len(), MAX_TAILED_FILES + 2);
+        assert_eq!(listing.tails.len(), MAX_TAILED_FILES);
+        assert_eq!(listing.tail_errors.len(), 2);
+        assert!(listing.tail_errors["f033.log"].contains("/logs/download/f033.log"));
     }
 
     #[test]
