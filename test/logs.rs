@@ -349,6 +349,54 @@ EOF\n",
     assert_eq!(lines_of(&e).len(), 1);
 }
 
+#[test]
+fn journal_follow_sends_lines_from_each_journal_refresh() {
+    let env = TestEnv::new();
+    let bin = env.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let journal = env.path().join("journal.txt");
+    let line = |i: usize, level: &str| {
+        format!(
+            "2025-12-06T14:00:{i:02}+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:{i:02},000 - __main__ - {level} - Decision made: {i}\n"
+        )
+    };
+    std::fs::write(&journal, format!("{}{}", line(1, "INFO"), line(2, "ERROR"))).unwrap();
+    let fake = bin.join("journalctl");
+    std::fs::write(&fake, format!("#!/bin/sh\ncat '{}'\n", journal.display())).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let d = env.start_with_env(
+        "",
+        "logs:\n  journal_refresh_seconds: 1\n",
+        &[("PATH", &path)],
+    );
+    d.wait_json("/logs?file=journal", Duration::from_secs(10), |v| {
+        v["lines"].is_array()
+    });
+    let mut f = Follower::open(&d, "file=journal&follow=true&level=ERROR");
+    assert!(
+        f.wait_for(Duration::from_secs(5), |t| t.contains("Decision made: 2")),
+        "{}",
+        f.text()
+    );
+    assert!(f.text().contains("Starting systemd journal stream"));
+    let mut more = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    more.write_all(format!("{}{}", line(3, "INFO"), line(4, "ERROR")).as_bytes())
+        .unwrap();
+    assert!(
+        f.wait_for(Duration::from_secs(5), |t| t.contains("Decision made: 4")),
+        "{}",
+        f.text()
+    );
+    assert!(!f.text().contains("Decision made: 1"), "{}", f.text());
+    assert!(!f.text().contains("Decision made: 3"), "{}", f.text());
+    let (code, _) = d.get_json("/logs?file=summary&follow=true");
+    assert_eq!(code, 400);
+}
+
 // ---------------------------------------------------------------------------------------
 // Following
 // ---------------------------------------------------------------------------------------

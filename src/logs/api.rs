@@ -288,12 +288,41 @@ pub fn logs_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Repl
 }
 
 fn start_follow(hub: &Arc<LogsHub>, req: LogsRequest, head: bool, ctx: &HttpContext) -> Reply {
-    let Target::File(name) = &req.file.target else {
+    if req.file.target == Target::Summary {
         return Reply::Owned(Body::error(
             400,
-            "live streaming is only available for log files, not for the journal or the summary; poll /logs?file=journal instead",
+            "live streaming is not supported for the summary; use file=journal or poll file=summary",
             json!({"parameter": "follow"}),
         ));
+    }
+    let too_many = || {
+        Reply::Owned(
+            Body::error(
+                503,
+                &format!(
+                    "too many log followers ({} at most); try again later",
+                    hub.followers.limit
+                ),
+                json!({"max_followers": hub.followers.limit}),
+            )
+            .with_header("Retry-After", "15"),
+        )
+    };
+    let Target::File(name) = &req.file.target else {
+        let Some(permit) = hub.followers.try_enter() else {
+            return too_many();
+        };
+        let job = follow::JournalJob {
+            hub: Arc::clone(hub),
+            lines: req.lines,
+            filter: req.filter(),
+            stopping: Arc::clone(&ctx.stopping),
+            head,
+        };
+        return Reply::Stream(Box::new(move |w| {
+            let _permit = permit;
+            follow::run_journal(w, job);
+        }));
     };
     let view = hub.view();
     let listed = view
@@ -308,17 +337,7 @@ fn start_follow(hub: &Arc<LogsHub>, req: LogsRequest, head: bool, ctx: &HttpCont
         ));
     }
     let Some(permit) = hub.followers.try_enter() else {
-        return Reply::Owned(
-            Body::error(
-                503,
-                &format!(
-                    "too many log followers ({} at most); try again later",
-                    hub.followers.limit
-                ),
-                json!({"max_followers": hub.followers.limit}),
-            )
-            .with_header("Retry-After", "15"),
-        );
+        return too_many();
     };
     let job = follow::Job {
         path: hub.settings.dir.join(name),

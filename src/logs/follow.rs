@@ -1,4 +1,9 @@
-//! `/logs?follow=true`: a log file as Server-Sent Events, on a thread of its own.
+//! `/logs?follow=true`: a log file, or the journal view, as Server-Sent Events, on a
+//! thread of its own.
+//!
+//! For `file=journal` ([`run_journal`]) no process is started: the stream sends the lines
+//! that each refresh of the journal source added to the `journal` view, so new lines come
+//! every `logs.journal_refresh_seconds`. The rest of this note is about files.
 //!
 //! The stream sends `retry:` once, a `start` event, the last `lines` lines that pass the
 //! filters, then every line appended to the file, polling every [`POLL`] (no busy loop).
@@ -24,8 +29,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::download::open_checked;
-use super::record::{self, contains_ci, Filter};
+use super::record::{self, contains_ci, Filter, Level};
 use super::tail;
+use super::LogsHub;
+use crate::sources::journal::journal_header_level;
 
 /// How often the file is checked for new lines.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -71,6 +78,18 @@ impl Sse {
         self.raw(&text)
     }
 
+    /// Sends the head, `retry:` and the start event; false when the stream should end
+    /// (a HEAD request, or the client went away).
+    fn open(&mut self, head_only: bool, message: &str) -> bool {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
+                    Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\
+                    Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
+        self.raw(head)
+            && !head_only
+            && self.raw(&format!("retry: {RETRY_MS}\n\n"))
+            && self.event(json!({"type": "start", "message": message}))
+    }
+
     fn line(&mut self, line: &str) -> bool {
         self.event(json!({"type": "log", "line": line.trim_end()}))
     }
@@ -79,14 +98,16 @@ impl Sse {
 /// Decides line by line what passes the filters while following.
 struct LineFilter {
     filter: Filter,
+    header: fn(&str) -> Option<Level>,
     /// Whether the current record passes `level`, and whether its header contained `q`.
     record_level_ok: bool,
     record_q: bool,
 }
 
 impl LineFilter {
-    fn new(filter: Filter) -> LineFilter {
+    fn new(filter: Filter, header: fn(&str) -> Option<Level>) -> LineFilter {
         LineFilter {
+            header,
             record_level_ok: filter.level.is_none(),
             record_q: false,
             filter,
@@ -99,7 +120,7 @@ impl LineFilter {
             .needle
             .as_deref()
             .is_none_or(|n| contains_ci(line, n));
-        if let Some(level) = record::header_level(line) {
+        if let Some(level) = (self.header)(line) {
             self.record_level_ok = self.filter.level.is_none_or(|l| l == level);
             self.record_q = hit;
         }
@@ -118,15 +139,7 @@ pub fn run(w: Box<dyn Write + Send>, job: Job) {
         next_id: 0,
         last_write: Instant::now(),
     };
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
-                Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\
-                Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
-    if !sse.raw(head) || job.head {
-        return;
-    }
-    if !sse.raw(&format!("retry: {RETRY_MS}\n\n"))
-        || !sse.event(json!({"type": "start", "message": "Starting log stream"}))
-    {
+    if !sse.open(job.head, "Starting log stream") {
         return;
     }
     let name = job
@@ -146,7 +159,7 @@ pub fn run(w: Box<dyn Write + Send>, job: Job) {
         Ok(m) => identity(&m),
         Err(_) => return,
     };
-    let mut filter = LineFilter::new(job.filter.clone());
+    let mut filter = LineFilter::new(job.filter.clone(), record::header_level);
     // The first lines: the end of the file up to its last complete line.
     let mut pos = match file
         .metadata()
@@ -238,6 +251,93 @@ pub fn run(w: Box<dyn Write + Send>, job: Job) {
     }
 }
 
+/// What one journal follower streams: the `journal` view as the journal source refreshes
+/// it (every `logs.journal_refresh_seconds`; no process is started per client).
+pub struct JournalJob {
+    pub hub: Arc<LogsHub>,
+    pub lines: usize,
+    pub filter: Filter,
+    pub stopping: Arc<AtomicBool>,
+    pub head: bool,
+}
+
+/// Where `old` ends inside `new`: the index after the last line of `new` at which the last
+/// few lines of `old` appear in order; `None` when they do not (more than a window of new
+/// lines arrived, or the journal was rotated away).
+pub fn overlap_end<S: AsRef<str>>(old: &[S], new: &[S]) -> Option<usize> {
+    let k = old.len().min(3);
+    if k == 0 {
+        return Some(0);
+    }
+    let tail = &old[old.len() - k..];
+    (k..=new.len()).rev().find(|&end| {
+        new[end - k..end]
+            .iter()
+            .zip(tail)
+            .all(|(a, b)| a.as_ref() == b.as_ref())
+    })
+}
+
+/// Runs one journal follower until the client goes away or shutdown begins.
+pub fn run_journal(w: Box<dyn Write + Send>, job: JournalJob) {
+    let mut sse = Sse {
+        w,
+        next_id: 0,
+        last_write: Instant::now(),
+    };
+    if !sse.open(job.head, "Starting systemd journal stream") {
+        return;
+    }
+    let view = job.hub.view();
+    let Some(mut current) = view.journal.clone() else {
+        let why = view.journal_error.as_deref().unwrap_or("not read yet");
+        sse.event(json!({"type": "error", "message": format!("the systemd journal is unavailable: {why}")}));
+        return;
+    };
+    let v = &current.journal;
+    let sel = record::select(&v.lines, &v.records, &job.filter, job.lines);
+    for l in &sel.lines {
+        if !sse.line(l) {
+            return;
+        }
+    }
+    let mut filter = LineFilter::new(job.filter.clone(), journal_header_level);
+    for l in &v.lines {
+        filter.keeps(l);
+    }
+    loop {
+        if job.stopping.load(Ordering::Relaxed) {
+            sse.event(json!({"type": "end", "message": "the server is shutting down"}));
+            return;
+        }
+        if let Some(next) = job.hub.view().journal.clone() {
+            if next.read_at != current.read_at {
+                let (old, new) = (&current.journal.lines, &next.journal.lines);
+                let from = match overlap_end(old, new) {
+                    Some(i) => i,
+                    None => {
+                        let gap = json!({"type": "gap", "message": "more lines arrived than one journal read holds; some may be missing"});
+                        if !sse.event(gap) {
+                            return;
+                        }
+                        0
+                    }
+                };
+                for l in &new[from..] {
+                    if filter.keeps(l) && !sse.line(l) {
+                        return;
+                    }
+                }
+                current = next;
+            }
+        }
+        if sse.last_write.elapsed() >= HEARTBEAT && !sse.raw(": heartbeat\n\n") {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// Sends the complete lines in `partial` and keeps the unterminated rest (sent anyway once
 /// it exceeds [`MAX_PARTIAL`]). False when the client went away.
 fn emit_complete(sse: &mut Sse, partial: &mut Vec<u8>, filter: &mut LineFilter) -> bool {
@@ -265,17 +365,34 @@ fn emit_complete(sse: &mut Sse, partial: &mut Vec<u8>, filter: &mut LineFilter) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::record::Level;
+
+    #[test]
+    fn overlap() {
+        let old = ["a", "b", "c", "d"];
+        assert_eq!(overlap_end(&old, &["b", "c", "d", "e", "f"]), Some(3));
+        assert_eq!(
+            overlap_end(&old, &["c", "d"]),
+            None,
+            "the last three must match"
+        );
+        assert_eq!(overlap_end(&old, &["x", "y"]), None);
+        assert_eq!(overlap_end(&old, &["a", "b", "c", "d"]), Some(4));
+        // Repeated lines: the last occurrence wins.
+        let old = ["x", "x", "x"];
+        assert_eq!(overlap_end(&old, &["x", "x", "x", "x", "y"]), Some(4));
+        let empty: [&str; 0] = [];
+        assert_eq!(overlap_end(&empty, &["a"]), Some(0));
+    }
 
     #[test]
     fn line_filter_follows_records() {
-        let mut f = LineFilter::new(Filter::new(Some(Level::Error), None));
+        let mut f = LineFilter::new(Filter::new(Some(Level::Error), None), record::header_level);
         assert!(!f.keeps("continuation of an unknown record"));
         assert!(f.keeps("2025-12-06 14:00:02,000 - c - ERROR - Failed"));
         assert!(f.keeps("Traceback (most recent call last):"));
         assert!(!f.keeps("2025-12-06 14:00:03,000 - c - INFO - ERROR in text"));
         assert!(!f.keeps("  more"));
-        let mut f = LineFilter::new(Filter::new(None, Some("weather")));
+        let mut f = LineFilter::new(Filter::new(None, Some("weather")), record::header_level);
         assert!(f.keeps("2025-12-06 14:00:02,000 - c - ERROR - Weather failed"));
         assert!(f.keeps("Traceback"));
         assert!(!f.keeps("2025-12-06 14:00:03,000 - c - INFO - other"));
