@@ -664,6 +664,38 @@ fn download_streams_a_listed_file() {
     );
 }
 
+#[test]
+fn downloads_are_capped_so_slow_clients_cannot_take_every_thread() {
+    let env = TestEnv::new();
+    // Larger than loopback socket buffers, so an unread download stays in progress.
+    let chunk = sample_log(2000);
+    let mut f = std::fs::File::create(logs_dir(&env).join("big.log")).unwrap();
+    while f.metadata().unwrap().len() < 64 << 20 {
+        f.write_all(chunk.as_bytes()).unwrap();
+    }
+    drop(f);
+    let d = start_with_log(
+        &env,
+        "big.log",
+        "logs:\n  refresh_seconds: 1\n  max_downloads: 1\n",
+    );
+    let mut slow = TcpStream::connect(d.addr).unwrap();
+    write!(
+        slow,
+        "GET /logs/download/big.log HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 64];
+    slow.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200 OK"));
+    let second = d.get("/logs/download/big.log");
+    assert_eq!(second.status, 503, "{}", second.text());
+    assert!(second.text().contains("max_downloads"));
+    // Everything else is still answered.
+    assert_eq!(d.get("/logs/files").status, 200);
+    assert_eq!(d.get("/health").status, 200);
+}
+
 /// The attack environment: a secret outside the log dir, a symlink to /etc/passwd and a
 /// directory inside it.
 fn attack_env() -> (TestEnv, Daemon) {

@@ -399,7 +399,7 @@ pub fn download_route(req: &RequestInfo, _snap: &Snapshot, ctx: &HttpContext) ->
     Reply::Stream(Box::new(move |w| {
         let _permit = permit;
         if !stopping.load(Ordering::Relaxed) {
-            download::send(w, &dir, &name, head);
+            download::send(w, &dir, &name, head, &stopping);
         }
     }))
 }

@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 
@@ -118,8 +119,15 @@ fn error_response(w: &mut dyn Write, status: u16, message: &str) {
     crate::http::respond::send(w, &crate::http::respond::encode(&body, false, false));
 }
 
-/// Streams `dir/name` to `w` as an attachment (headers only for HEAD).
-pub fn send(mut w: Box<dyn Write + Send>, dir: &Path, name: &str, head: bool) {
+/// Streams `dir/name` to `w` as an attachment (headers only for HEAD). Stops early, leaving
+/// the body short of its `Content-Length`, when `stopping` is set.
+pub fn send(
+    mut w: Box<dyn Write + Send>,
+    dir: &Path,
+    name: &str,
+    head: bool,
+    stopping: &AtomicBool,
+) {
     let (file, len) = match open_checked(dir, name) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -143,7 +151,7 @@ pub fn send(mut w: Box<dyn Write + Send>, dir: &Path, name: &str, head: bool) {
     // Exactly the length announced, even if the file grows meanwhile.
     let mut reader = file.take(len);
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
+    while !stopping.load(Ordering::Relaxed) {
         match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
