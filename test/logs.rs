@@ -500,6 +500,20 @@ fn follow_streams_the_tail_then_appends_and_survives_rotation() {
         f.text()
     );
 
+    // `lines=0` (what the page asks for): no backlog, only new lines.
+    let mut only_new = Follower::open(&d, "follow=true&lines=0");
+    assert!(only_new.wait_for(Duration::from_secs(5), |t| t
+        .contains("Starting log stream")));
+    append(&path, &rec(40, "INFO"));
+    assert!(
+        only_new.wait_for(Duration::from_secs(3), |t| t.contains("follow 40")),
+        "{}",
+        only_new.text()
+    );
+    let backlog = only_new.text().contains("follow 3\"") || only_new.text().contains("follow 4\"");
+    assert!(!backlog, "{}", only_new.text());
+    drop(only_new);
+
     // Truncated in place, then written again.
     std::fs::OpenOptions::new()
         .write(true)

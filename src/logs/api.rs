@@ -97,10 +97,6 @@ pub fn parse_request(q: &Query, max_lines: usize, view: &LogsView) -> Result<Log
     let file_value = q.get("file").filter(|v| !v.is_empty()).unwrap_or("master");
     let file =
         resolve(file_value, listing).ok_or_else(|| Refusal::UnknownFile(valid_names(listing)))?;
-    let lines = q
-        .int_in("lines", 1, max_lines as i64)
-        .map_err(Refusal::Bad)?
-        .map_or(super::DEFAULT_LINES.min(max_lines), |n| n as usize);
     let level = match q.get("level") {
         None | Some("") => None,
         Some(v) => Some(Level::from_field(&v.to_ascii_uppercase()).ok_or_else(|| {
@@ -136,6 +132,12 @@ pub fn parse_request(q: &Query, max_lines: usize, view: &LogsView) -> Result<Log
             )))
         }
     };
+    // A stream may start with no backlog (`lines=0`: only new lines), as the page asks.
+    let min_lines = if follow { 0 } else { 1 };
+    let lines = q
+        .int_in("lines", min_lines, max_lines as i64)
+        .map_err(Refusal::Bad)?
+        .map_or(super::DEFAULT_LINES.min(max_lines), |n| n as usize);
     Ok(LogsRequest {
         file,
         lines,

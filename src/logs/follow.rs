@@ -139,59 +139,37 @@ pub fn run(w: Box<dyn Write + Send>, job: Job) {
         next_id: 0,
         last_write: Instant::now(),
     };
-    if !sse.open(job.head, "Starting log stream") {
-        return;
-    }
     let name = job
         .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let dir = job.path.parent().map(PathBuf::from).unwrap_or_default();
-    let (mut file, _) = match open_checked(&dir, &name) {
-        Ok(f) => f,
-        Err(e) => {
-            sse.event(json!({"type": "error", "message": format!("cannot open {name}: {e}")}));
+    // Where following starts is fixed before the start event, so a line written after the
+    // client saw that event is never lost.
+    let opened = open_at_end(&dir, &name, job.lines);
+    if !sse.open(job.head, "Starting log stream") {
+        return;
+    }
+    let (mut file, mut ident, lines, mut pos) = match opened {
+        Ok(o) => o,
+        Err(message) => {
+            sse.event(json!({"type": "error", "message": message}));
             return;
         }
     };
-    let mut ident = match file.metadata() {
-        Ok(m) => identity(&m),
-        Err(_) => return,
-    };
+    let records = record::group(&lines, record::header_level);
+    let sel = record::select(&lines, &records, &job.filter, job.lines);
+    for l in &sel.lines {
+        if !sse.line(l) {
+            return;
+        }
+    }
+    // Carry the last record's state into the follow phase.
     let mut filter = LineFilter::new(job.filter.clone(), record::header_level);
-    // The first lines: the end of the file up to its last complete line.
-    let mut pos = match file
-        .metadata()
-        .and_then(|m| tail::tail_lines(&mut file, m.len(), job.lines, INITIAL_BUDGET))
-    {
-        Ok(mut t) => {
-            if t.end_complete < t.end {
-                t.lines.pop();
-            }
-            let lines: Vec<String> = t
-                .lines
-                .iter()
-                .map(|l| String::from_utf8_lossy(l).into_owned())
-                .collect();
-            let records = record::group(&lines, record::header_level);
-            let sel = record::select(&lines, &records, &job.filter, job.lines);
-            for l in &sel.lines {
-                if !sse.line(l) {
-                    return;
-                }
-            }
-            // Carry the last record's state into the follow phase.
-            for l in &lines {
-                filter.keeps(l);
-            }
-            t.end_complete
-        }
-        Err(e) => {
-            sse.event(json!({"type": "error", "message": format!("cannot read {name}: {e}")}));
-            return;
-        }
-    };
+    for l in &lines {
+        filter.keeps(l);
+    }
     let mut partial: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
@@ -285,10 +263,10 @@ pub fn run_journal(w: Box<dyn Write + Send>, job: JournalJob) {
         next_id: 0,
         last_write: Instant::now(),
     };
+    let view = job.hub.view();
     if !sse.open(job.head, "Starting systemd journal stream") {
         return;
     }
-    let view = job.hub.view();
     let Some(mut current) = view.journal.clone() else {
         let why = view.journal_error.as_deref().unwrap_or("not read yet");
         sse.event(json!({"type": "error", "message": format!("the systemd journal is unavailable: {why}")}));
@@ -336,6 +314,35 @@ pub fn run_journal(w: Box<dyn Write + Send>, job: JournalJob) {
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Opens `dir/name` and reads its last `lines` complete lines: the file, its identity, the
+/// lines, and the offset where following starts.
+#[allow(clippy::type_complexity)]
+fn open_at_end(
+    dir: &std::path::Path,
+    name: &str,
+    lines: usize,
+) -> Result<(std::fs::File, (u64, u64), Vec<String>, u64), String> {
+    let (mut file, len) =
+        open_checked(dir, name).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let ident = file
+        .metadata()
+        .map(|m| identity(&m))
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    // At least one line is read, so that an unterminated last line is found even for
+    // `lines=0` (it is then sent once it is complete).
+    let mut t = tail::tail_lines(&mut file, len, lines.max(1), INITIAL_BUDGET)
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if t.end_complete < t.end {
+        t.lines.pop();
+    }
+    let skip = t.lines.len().saturating_sub(lines);
+    let lines = t.lines[skip..]
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    Ok((file, ident, lines, t.end_complete))
 }
 
 /// Sends the complete lines in `partial` and keeps the unterminated rest (sent anyway once
