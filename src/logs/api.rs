@@ -3,6 +3,9 @@
 //! `GET /logs` answers a default view (`lines=100`, no `level`, no `q`) from the snapshot;
 //! anything else is filtered here from the tail the refresh side published, which holds at
 //! most `logs.max_lines` lines, so the work per request is bounded whatever the file size.
+//! `lines` is 1 to `logs.max_lines` (0 is also accepted with `follow=true`: no backlog).
+//! With `follow=true` the reply is a stream ([`super::follow`]) for a file or `journal`;
+//! `summary` cannot be followed.
 //!
 //! Fields of a `/logs` answer:
 //! - `log_file`: the file's name, `systemd-journal` or `coordinator-summary`;

@@ -17,7 +17,9 @@
 //!
 //! Filters while following: `level` applies to records (a traceback line goes with the
 //! header above it); `q` keeps a line that contains it, or any line of a record whose header
-//! contains it. The stream ends within one poll when shutdown begins.
+//! contains it. The stream sends `end` and its thread ends within one poll when shutdown
+//! begins. tiny_http keeps the socket until the client closes it, so a stream that ends by
+//! itself (`error`) leaves the connection to the client; its follower place is freed at once.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
