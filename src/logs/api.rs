@@ -150,12 +150,6 @@ pub fn parse_request(q: &Query, max_lines: usize, view: &LogsView) -> Result<Log
     })
 }
 
-struct Counts {
-    scanned: usize,
-    matched: usize,
-    complete: bool,
-}
-
 #[allow(clippy::too_many_arguments)]
 fn answer(
     log_file: &str,
@@ -168,11 +162,7 @@ fn answer(
     source_error: Option<&str>,
 ) -> Body {
     let sel = record::select(lines, records, &req.filter(), req.lines);
-    let c = Counts {
-        scanned,
-        matched: sel.matched_lines,
-        complete,
-    };
+    let matched = sel.matched_lines;
     Body::json(
         200,
         &json!({
@@ -181,11 +171,11 @@ fn answer(
             "returned_lines": sel.lines.len(),
             "level_filter": req.level.map_or("", Level::as_str),
             "search": req.q,
-            "total_lines": c.complete.then_some(c.scanned),
-            "filtered_lines": c.complete.then_some(c.matched),
-            "scanned_lines": c.scanned,
-            "matched_lines": c.matched,
-            "window_complete": c.complete,
+            "total_lines": complete.then_some(scanned),
+            "filtered_lines": complete.then_some(matched),
+            "scanned_lines": scanned,
+            "matched_lines": matched,
+            "window_complete": complete,
             "as_of": clock::local_rfc3339(as_of),
             "source_error": source_error,
         }),
