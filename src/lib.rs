@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod logging;
+pub mod logs;
 pub mod refresh;
 pub mod schema;
 pub mod snapshot;

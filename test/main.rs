@@ -7,3 +7,4 @@ mod browser;
 mod cli;
 mod daemon;
 mod demo;
+mod logs;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::query::Query;
+use crate::logs;
 use crate::refresh::Heartbeat;
 use crate::snapshot::{Body, Snapshot};
 use crate::status;
@@ -64,6 +65,21 @@ pub fn table() -> Vec<Route> {
             path: status::STATUS,
             prefix: false,
             handler: status_route,
+        },
+        Route {
+            path: logs::api::LOGS,
+            prefix: false,
+            handler: logs::api::logs_route,
+        },
+        Route {
+            path: logs::api::FILES,
+            prefix: false,
+            handler: logs::api::files_route,
+        },
+        Route {
+            path: logs::api::DOWNLOAD,
+            prefix: true,
+            handler: logs::api::download_route,
         },
     ];
     routes.extend(crate::web::routes());

@@ -5,6 +5,7 @@
 //! parsing as pure functions (tested without I/O) and keeps its I/O thin.
 
 pub mod coordinator;
+pub mod journal;
 pub mod log_dir;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::refresh::{Composer, Renderer, Source};
 pub mod names {
     pub const COORDINATOR: &str = "coordinator";
     pub const LOGS: &str = "logs";
+    pub const JOURNAL: &str = "journal";
     pub const INVERTER: &str = "inverter";
     pub const PRICES: &str = "prices";
     pub const METRICS: &str = "metrics";
@@ -37,10 +39,21 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         )),
         Box::new(log_dir::LogDirectory::new(
             config.coordinator.logs_dir.clone(),
-            config.web.inverter_interval,
+            config.logs.refresh_interval,
+            config.logs.max_lines,
+        )),
+        Box::new(journal::Journal::new(
+            &config.coordinator.systemd_unit,
+            config.logs.max_lines,
+            config.logs.journal_interval,
         )),
     ];
-    let renderers: Vec<Box<dyn Renderer>> = vec![status];
+    let logs_hub = crate::logs::LogsHub::new(crate::logs::LogsSettings::from_config(config));
+    crate::logs::install(Arc::clone(&logs_hub));
+    let renderers: Vec<Box<dyn Renderer>> = vec![
+        status,
+        Box::new(crate::logs::render::LogsRenderer::new(logs_hub)),
+    ];
     let composers: Vec<Box<dyn Composer>> = vec![Box::new(crate::web::Dashboard::new(config))];
     Wiring {
         sources,
