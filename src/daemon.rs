@@ -98,11 +98,12 @@ pub fn run(config: Config) -> i32 {
         }
     };
 
-    let stopping = Arc::new(AtomicBool::new(false));
-    let ctx = Arc::new(routes::HttpContext {
-        heartbeat: Arc::clone(&heartbeat),
-        stopping: Arc::clone(&stopping),
-    });
+    let ctx = Arc::new(routes::HttpContext::new(
+        Arc::clone(&heartbeat),
+        Arc::clone(&cell),
+        &config,
+    ));
+    let stopping = Arc::clone(&ctx.stopping);
     let server = match http::start(
         listener,
         config.web.workers,

@@ -27,7 +27,7 @@ use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender};
 use serde::Serialize;
 
 use crate::clock;
-use crate::snapshot::{Body, Snapshot, SnapshotCell};
+use crate::snapshot::{Body, Shared, Snapshot, SnapshotCell};
 
 /// Why a refresh failed. The message is shown to the owner in `/status`, so it names the
 /// input (file, URL, table) and what was wrong with it.
@@ -247,6 +247,11 @@ pub trait Renderer: Send {
     }
     /// The bodies, keyed by route key (see [`crate::snapshot::route_key`]).
     fn render(&self, view: &StoreView) -> Vec<(String, Body)>;
+    /// Typed data for handlers that filter in memory, published in the same snapshot as
+    /// the bodies (see [`Snapshot::shared`]). Most renderers publish none.
+    fn shared(&self, _view: &StoreView) -> Vec<(&'static str, Shared)> {
+        Vec::new()
+    }
 }
 
 /// Builds bodies out of other bodies (e.g. `/api/dashboard` out of `/prices`, `/metrics`,
@@ -323,6 +328,7 @@ struct RendererSlot {
     renderer: Box<dyn Renderer>,
     signature: Option<u64>,
     bodies: Vec<(String, Arc<Body>)>,
+    shared: Vec<(&'static str, Shared)>,
 }
 
 struct ComposerSlot {
@@ -398,6 +404,7 @@ pub fn spawn(
                 renderer,
                 signature: None,
                 bodies: Vec::new(),
+                shared: Vec::new(),
             })
             .collect(),
         composers: composers
@@ -574,6 +581,7 @@ impl Scheduler {
             now_instant: Instant::now(),
         };
         let mut bodies = HashMap::new();
+        let mut shared = HashMap::new();
         for slot in &mut self.renderers {
             let sig = signature(slot.renderer.as_ref(), &view);
             if slot.signature != Some(sig) {
@@ -583,10 +591,14 @@ impl Scheduler {
                     .into_iter()
                     .map(|(k, b)| (k, Arc::new(b)))
                     .collect();
+                slot.shared = slot.renderer.shared(&view);
                 slot.signature = Some(sig);
             }
             for (k, b) in &slot.bodies {
                 bodies.insert(k.clone(), Arc::clone(b));
+            }
+            for (k, d) in &slot.shared {
+                shared.insert(*k, Arc::clone(d));
             }
         }
         for slot in &mut self.composers {
@@ -616,6 +628,7 @@ impl Scheduler {
             built_at: Some(view.now),
             generation: self.generation,
             bodies,
+            shared,
         });
     }
 

@@ -198,8 +198,10 @@ fn no_client_is_left_hanging_after_idle_keep_alive_connections() {
 /// turns false within one interval.
 #[test]
 fn coordinator_detection_with_a_real_process() {
-    let env = TestEnv::new();
-    let script = env.root().join("master_coordinator.py");
+    let mut env = TestEnv::new();
+    // A script name of this test's own: other tests may run coordinators at the same time.
+    env.process_match = format!("master_coordinator_{}.py", std::process::id());
+    let script = env.root().join(&env.process_match);
     std::fs::write(&script, "import time\nwhile True:\n    time.sleep(1)\n").unwrap();
     // Decoys, started first so that a naive "first match" would pick them.
     let mut tail = Command::new("tail")

@@ -244,10 +244,15 @@ mod tests {
     #[test]
     fn a_panicking_handler_answers_500_and_the_worker_lives_on() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let ctx = Arc::new(HttpContext {
-            heartbeat: Arc::new(Heartbeat::new(Duration::from_secs(5))),
-            stopping: Arc::new(AtomicBool::new(false)),
-        });
+        let ctx = {
+            let dir = tempfile::tempdir().unwrap();
+            let config = crate::config::Config::parse("", &dir.path().join("c.yaml")).unwrap();
+            Arc::new(HttpContext::new(
+                Arc::new(Heartbeat::new(Duration::from_secs(5))),
+                Arc::default(),
+                &config,
+            ))
+        };
         let routes = vec![
             Route {
                 path: "/panic",

@@ -42,6 +42,26 @@ pub struct HttpContext {
     pub heartbeat: Arc<Heartbeat>,
     /// Set when shutdown begins; streams end when they see it.
     pub stopping: Arc<AtomicBool>,
+    /// The snapshot cell, for streams that need newer data while they run.
+    pub cell: Arc<crate::snapshot::SnapshotCell>,
+    /// Log settings and the caps on followers and downloads.
+    pub logs: Arc<crate::logs::LogsHub>,
+}
+
+impl HttpContext {
+    /// A context for `config`, with a fresh stop flag.
+    pub fn new(
+        heartbeat: Arc<Heartbeat>,
+        cell: Arc<crate::snapshot::SnapshotCell>,
+        config: &crate::config::Config,
+    ) -> HttpContext {
+        HttpContext {
+            heartbeat,
+            stopping: Arc::new(AtomicBool::new(false)),
+            cell,
+            logs: crate::logs::LogsHub::new(crate::logs::LogsSettings::from_config(config)),
+        }
+    }
 }
 
 pub type Handler = fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply;
@@ -173,6 +193,12 @@ mod tests {
         s
     }
 
+    fn context(heartbeat: Heartbeat) -> HttpContext {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::parse("", &dir.path().join("c.yaml")).unwrap();
+        HttpContext::new(Arc::new(heartbeat), Arc::default(), &config)
+    }
+
     fn status_of(reply: Reply) -> u16 {
         match reply {
             Reply::Shared(b) => b.status,
@@ -183,19 +209,13 @@ mod tests {
 
     #[test]
     fn status_is_503_only_when_the_refresh_thread_is_silent() {
-        let alive = HttpContext {
-            heartbeat: Arc::new(Heartbeat::new(Duration::from_secs(60))),
-            stopping: Arc::new(AtomicBool::new(false)),
-        };
+        let alive = context(Heartbeat::new(Duration::from_secs(60)));
         let snap = snapshot_with_status();
         assert_eq!(
             status_of(dispatch(&table(), &info("/status", "GET"), &snap, &alive)),
             200
         );
-        let silent = HttpContext {
-            heartbeat: Arc::new(Heartbeat::new(Duration::from_millis(1))),
-            stopping: Arc::new(AtomicBool::new(false)),
-        };
+        let silent = context(Heartbeat::new(Duration::from_millis(1)));
         std::thread::sleep(Duration::from_millis(20));
         let reply = dispatch(&table(), &info("/status", "GET"), &snap, &silent);
         match reply {
@@ -211,10 +231,7 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_methods() {
-        let ctx = HttpContext {
-            heartbeat: Arc::new(Heartbeat::new(Duration::from_secs(60))),
-            stopping: Arc::new(AtomicBool::new(false)),
-        };
+        let ctx = context(Heartbeat::new(Duration::from_secs(60)));
         let snap = snapshot_with_status();
         assert_eq!(
             status_of(dispatch(&table(), &info("/nope", "GET"), &snap, &ctx)),

@@ -263,16 +263,14 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
 
 /// `GET /logs`.
 pub fn logs_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
-    let Some(hub) = super::hub() else {
-        return crate::http::routes::not_ready(LOGS);
-    };
-    let view = hub.view();
+    let hub = &ctx.logs;
+    let view = super::view_of(snap);
     let parsed = match parse_request(&req.query, hub.settings.max_lines, &view) {
         Ok(p) => p,
         Err(r) => return Reply::Owned(r.body()),
     };
     if parsed.follow {
-        return start_follow(&hub, parsed, req.method == "HEAD", ctx);
+        return start_follow(hub, &view, parsed, req.method == "HEAD", ctx);
     }
     if parsed.is_default_view() {
         if let Some(b) = snap.get(&default_key(&parsed.file.key)) {
@@ -282,7 +280,13 @@ pub fn logs_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Repl
     Reply::Owned(build(&parsed, &view))
 }
 
-fn start_follow(hub: &Arc<LogsHub>, req: LogsRequest, head: bool, ctx: &HttpContext) -> Reply {
+fn start_follow(
+    hub: &Arc<LogsHub>,
+    view: &LogsView,
+    req: LogsRequest,
+    head: bool,
+    ctx: &HttpContext,
+) -> Reply {
     if req.file.target == Target::Summary {
         return Reply::Owned(Body::error(
             400,
@@ -308,7 +312,7 @@ fn start_follow(hub: &Arc<LogsHub>, req: LogsRequest, head: bool, ctx: &HttpCont
             return too_many();
         };
         let job = follow::JournalJob {
-            hub: Arc::clone(hub),
+            cell: Arc::clone(&ctx.cell),
             lines: req.lines,
             filter: req.filter(),
             stopping: Arc::clone(&ctx.stopping),
@@ -319,7 +323,6 @@ fn start_follow(hub: &Arc<LogsHub>, req: LogsRequest, head: bool, ctx: &HttpCont
             follow::run_journal(w, job);
         }));
     };
-    let view = hub.view();
     let listed = view
         .listing
         .as_deref()
@@ -352,8 +355,9 @@ pub fn files_route(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Re
     match snap.get(FILES) {
         Some(b) => Reply::Shared(Arc::clone(b)),
         None => {
-            let why = super::hub()
-                .and_then(|h| h.view().listing_error.clone())
+            let why = super::view_of(snap)
+                .listing_error
+                .clone()
                 .unwrap_or_else(|| "not read yet".into());
             Reply::Owned(Body::error(
                 503,
@@ -365,12 +369,10 @@ pub fn files_route(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Re
 }
 
 /// `GET /logs/download/<name>`.
-pub fn download_route(req: &RequestInfo, _snap: &Snapshot, ctx: &HttpContext) -> Reply {
-    let Some(hub) = super::hub() else {
-        return crate::http::routes::not_ready(DOWNLOAD);
-    };
+pub fn download_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
+    let hub = &ctx.logs;
     let raw = &req.path[DOWNLOAD.len()..];
-    let view = hub.view();
+    let view = super::view_of(snap);
     let name = match download::check_name(raw, view.listing.as_deref()) {
         Ok(n) => n,
         Err(refused) => return Reply::Owned(refused.body()),

@@ -4,7 +4,7 @@
 //! - The refresh side reads: the `logs` source ([`crate::sources::log_dir`]) lists the log
 //!   directory and keeps the end of each listed file, parsed into records; the `journal`
 //!   source ([`crate::sources::journal`]) runs `journalctl`. [`render::LogsRenderer`]
-//!   publishes both into the [`LogsHub`] and pre-serializes the default views
+//!   publishes both into the snapshot as a [`LogsView`] and pre-serializes the default views
 //!   (`/logs?file=<name>&lines=100` for every name, and `/logs/files`).
 //! - A `/logs` request ([`api`]) is answered from the snapshot when it asks for a default
 //!   view, else by filtering the published tail in memory (at most `logs.max_lines` lines).
@@ -12,8 +12,8 @@
 //!   followers ([`follow`], `logs.max_followers`) and downloads ([`download`],
 //!   `logs.max_downloads`). They are the only request paths that read files.
 //!
-//! Handlers reach the hub through [`hub`]; [`install`] is called once at start-up by
-//! [`crate::sources::build`].
+//! Handlers read the published [`LogsView`] from the snapshot ([`view_of`]) and the
+//! settings and stream caps from the [`LogsHub`] in their `HttpContext`.
 
 pub mod api;
 pub mod download;
@@ -24,7 +24,7 @@ pub mod tail;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::sources::journal::JournalData;
@@ -141,11 +141,11 @@ impl Drop for Permit {
     }
 }
 
-/// Shared state of the log routes: settings, the published view and the stream gates.
+/// Settings and stream gates of the log routes (the data itself is in the snapshot, under
+/// [`SHARED`], published by [`render::LogsRenderer`]).
 #[derive(Debug)]
 pub struct LogsHub {
     pub settings: LogsSettings,
-    view: RwLock<Arc<LogsView>>,
     pub followers: Arc<Gate>,
     pub downloads: Arc<Gate>,
 }
@@ -156,31 +156,19 @@ impl LogsHub {
             followers: Gate::new(settings.max_followers),
             downloads: Gate::new(settings.max_downloads),
             settings,
-            view: RwLock::new(Arc::new(LogsView::default())),
         })
     }
-
-    /// The last published view (the lock is held for an `Arc` clone).
-    pub fn view(&self) -> Arc<LogsView> {
-        Arc::clone(&self.view.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Replaces the view; only the refresh thread calls this.
-    pub fn publish(&self, view: LogsView) {
-        *self.view.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(view);
-    }
 }
 
-static HUB: RwLock<Option<Arc<LogsHub>>> = RwLock::new(None);
+/// The name the [`LogsView`] is published under in the snapshot.
+pub const SHARED: &str = "logs";
 
-/// Makes `hub` the one the log routes use.
-pub fn install(hub: Arc<LogsHub>) {
-    *HUB.write().unwrap_or_else(|p| p.into_inner()) = Some(hub);
-}
-
-/// The installed hub, if the daemon has started one.
-pub fn hub() -> Option<Arc<LogsHub>> {
-    HUB.read().unwrap_or_else(|p| p.into_inner()).clone()
+/// The log view of `snap`, or an empty one before the first publication.
+pub fn view_of(snap: &crate::snapshot::Snapshot) -> Arc<LogsView> {
+    snap.shared
+        .get(SHARED)
+        .and_then(|d| Arc::clone(d).downcast::<LogsView>().ok())
+        .unwrap_or_default()
 }
 
 /// Resolves a `file=` value: a selector (case-insensitive) or the exact name of a listed

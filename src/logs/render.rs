@@ -1,5 +1,5 @@
 //! The logs renderer: runs on the refresh thread whenever the `logs` or `journal` source
-//! changes, publishes their data to the [`LogsHub`] for the `/logs` handler, and
+//! changes, publishes their data in the snapshot (a [`LogsView`]) for the `/logs` handler, and
 //! pre-serializes `/logs/files` and the default view (`lines=100`, no filter) of every
 //! `file=` name.
 
@@ -8,21 +8,36 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::api::{self, LogsRequest};
-use super::{resolve, LogsHub, LogsView, DEFAULT_LINES, SELECTORS};
+use super::{resolve, LogsSettings, LogsView, DEFAULT_LINES, SELECTORS, SHARED};
 use crate::clock;
 use crate::refresh::{Renderer, StoreView};
-use crate::snapshot::Body;
+use crate::snapshot::{Body, Shared};
 use crate::sources::journal::JournalData;
 use crate::sources::log_dir::LogListing;
 use crate::sources::names;
 
 pub struct LogsRenderer {
-    hub: Arc<LogsHub>,
+    settings: LogsSettings,
 }
 
 impl LogsRenderer {
-    pub fn new(hub: Arc<LogsHub>) -> LogsRenderer {
-        LogsRenderer { hub }
+    pub fn new(settings: LogsSettings) -> LogsRenderer {
+        LogsRenderer { settings }
+    }
+
+    fn published(view: &StoreView) -> LogsView {
+        let logs = view.get(names::LOGS);
+        let journal = view.get(names::JOURNAL);
+        LogsView {
+            listing: logs
+                .and_then(|s| s.data.clone())
+                .and_then(|d| d.downcast::<LogListing>().ok()),
+            listing_error: logs.and_then(|s| s.last_error.clone()),
+            journal: journal
+                .and_then(|s| s.data.clone())
+                .and_then(|d| d.downcast::<JournalData>().ok()),
+            journal_error: journal.and_then(|s| s.last_error.clone()),
+        }
     }
 }
 
@@ -49,19 +64,12 @@ impl Renderer for LogsRenderer {
         &[names::LOGS, names::JOURNAL]
     }
 
+    fn shared(&self, view: &StoreView) -> Vec<(&'static str, Shared)> {
+        vec![(SHARED, Arc::new(Self::published(view)))]
+    }
+
     fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
-        let logs = view.get(names::LOGS);
-        let journal = view.get(names::JOURNAL);
-        let published = LogsView {
-            listing: logs
-                .and_then(|s| s.data.clone())
-                .and_then(|d| d.downcast::<LogListing>().ok()),
-            listing_error: logs.and_then(|s| s.last_error.clone()),
-            journal: journal
-                .and_then(|s| s.data.clone())
-                .and_then(|d| d.downcast::<JournalData>().ok()),
-            journal_error: journal.and_then(|s| s.last_error.clone()),
-        };
+        let published = Self::published(view);
         let mut bodies = Vec::new();
         if let Some(listing) = published.listing.as_deref() {
             bodies.push((api::FILES.to_string(), files_body(listing)));
@@ -80,7 +88,7 @@ impl Renderer for LogsRenderer {
             }
             let req = LogsRequest {
                 file,
-                lines: DEFAULT_LINES.min(self.hub.settings.max_lines),
+                lines: DEFAULT_LINES.min(self.settings.max_lines),
                 level: None,
                 q: None,
                 follow: false,
@@ -91,7 +99,6 @@ impl Renderer for LogsRenderer {
             let key = api::default_key(&req.file.key);
             bodies.push((key, api::build(&req, &published)));
         }
-        self.hub.publish(published);
         bodies
     }
 }

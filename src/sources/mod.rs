@@ -48,11 +48,11 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
             config.logs.journal_interval,
         )),
     ];
-    let logs_hub = crate::logs::LogsHub::new(crate::logs::LogsSettings::from_config(config));
-    crate::logs::install(Arc::clone(&logs_hub));
     let renderers: Vec<Box<dyn Renderer>> = vec![
         status,
-        Box::new(crate::logs::render::LogsRenderer::new(logs_hub)),
+        Box::new(crate::logs::render::LogsRenderer::new(
+            crate::logs::LogsSettings::from_config(config),
+        )),
     ];
     let composers: Vec<Box<dyn Composer>> = vec![Box::new(crate::web::Dashboard::new(config))];
     Wiring {

@@ -545,14 +545,28 @@ function startFollow() {
   p.set('lines', '0');
   const out = $('log-lines');
   const es = new EventSource('/logs?' + p.toString());
+  // Events: {type: start|log|rotated|gap|error|end, line|message}.
   es.addEventListener('message', (ev) => {
-    let line = ev.data;
-    try { const j = JSON.parse(ev.data); line = j.line ?? j.message ?? ev.data; } catch (_) { /* plain text */ }
-    out.append(logLine(String(line)));
-    while (out.childNodes.length > 2000) out.removeChild(out.firstChild);
-    out.scrollTop = out.scrollHeight;
+    let event;
+    try { event = JSON.parse(ev.data); } catch (_) { return; }
+    if (event.type === 'log') {
+      out.append(logLine(String(event.line)));
+      while (out.childNodes.length > 2000) out.removeChild(out.firstChild);
+      out.scrollTop = out.scrollHeight;
+    } else if (event.type === 'start') {
+      $('logs-note').textContent = '';
+    } else if (event.type === 'rotated' || event.type === 'gap') {
+      $('logs-note').textContent = String(event.message);
+    } else if (event.type === 'error' || event.type === 'end') {
+      // The server ended the stream: close it here (the connection is ours to close).
+      $('logs-note').textContent = 'Live stream ended: ' + String(event.message);
+      $('log-follow').checked = false;
+      stopFollow();
+    }
   });
-  es.addEventListener('error', () => { $('logs-note').textContent = 'Live stream interrupted; retrying…'; });
+  es.addEventListener('error', () => {
+    if (page.logStream === es) $('logs-note').textContent = 'Live stream interrupted; reconnecting…';
+  });
   page.logStream = es;
 }
 function stopFollow() {
