@@ -27,7 +27,12 @@ impl TestEnv {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("root/logs")).unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        let unique = dir.path().file_name().unwrap().to_string_lossy().replace(['.', '-'], "");
+        let unique = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(['.', '-'], "");
         TestEnv {
             dir,
             process_match: format!("absent_coordinator_{unique}.py"),

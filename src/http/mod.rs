@@ -111,7 +111,7 @@ impl HttpServer {
 }
 
 /// How often an idle worker wakes to look at the stop flag.
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(200);
 
 /// During shutdown, a worker leaves once no request has reached it for this long.
 ///
@@ -141,7 +141,12 @@ fn worker(
                 return;
             }
         }
-        match server.recv_timeout(POLL.min(DRAIN_QUIET / 3)) {
+        let wait = if stop_seen.is_some() {
+            DRAIN_QUIET / 3
+        } else {
+            POLL
+        };
+        match server.recv_timeout(wait) {
             Ok(Some(request)) => {
                 handle(request, cell, ctx, routes);
                 last_request = Instant::now();
