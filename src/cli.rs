@@ -1,4 +1,5 @@
-//! The command line: `energy-monitor [--config FILE]`, `check-config`, `--help`, `--version`.
+//! The command line: `energy-monitor [--config FILE]`, `check-config`, `demo`, `--help`,
+//! `--version`.
 //!
 //! [`run`] parses the arguments, loads the config and dispatches; it returns the process
 //! exit code: 0 on success, 2 for bad usage or bad config, 1 for a runtime failure.
@@ -34,6 +35,7 @@ struct Args {
 #[argh(subcommand)]
 enum Command {
     CheckConfig(CheckConfigArgs),
+    Demo(DemoArgs),
 }
 
 #[derive(FromArgs, Debug)]
@@ -44,6 +46,33 @@ struct CheckConfigArgs {
     /// the config file (default: config/energy-monitor.yaml in the working directory)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Write a coordinator directory full of SYNTHETIC demo data (a simulated inverter, battery
+/// and market) and serve it at once, with a config of its own; no inverter or internet needed.
+/// Refuses to overwrite a non-empty directory it did not write.
+#[argh(subcommand, name = "demo")]
+struct DemoArgs {
+    /// where to write the demo (default: data/demo)
+    #[argh(option, default = "PathBuf::from(\"data/demo\")")]
+    dir: PathBuf,
+
+    /// the port to serve on (default: 8080)
+    #[argh(option, default = "crate::config::defaults::PORT")]
+    port: u16,
+
+    /// days of history to generate (default: 30)
+    #[argh(option, default = "30")]
+    days: u32,
+
+    /// seed of the simulation; the same seed gives the same data (default: 2026)
+    #[argh(option, default = "2026")]
+    seed: u64,
+
+    /// only generate the data, do not serve it
+    #[argh(switch)]
+    no_serve: bool,
 }
 
 /// Runs the command line `args` (including the program name) and returns the exit code.
@@ -93,6 +122,13 @@ pub fn run(args: Vec<String>) -> i32 {
                 }
             }
         }
+        Some(Command::Demo(d)) => crate::demo::run(crate::demo::Command {
+            dir: d.dir,
+            port: d.port,
+            days: d.days,
+            seed: d.seed,
+            serve: !d.no_serve,
+        }),
         None => {
             let path = parsed
                 .config

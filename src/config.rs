@@ -55,6 +55,7 @@ impl std::error::Error for ConfigError {}
 pub struct RawConfig {
     pub web_server: RawWebServer,
     pub coordinator: RawCoordinator,
+    pub logs: RawLogs,
     pub data_dir: Option<String>,
     pub log_level: Option<String>,
 }
@@ -71,6 +72,7 @@ pub struct RawWebServer {
     pub coordinator_pid_check_interval_seconds: Option<i64>,
     pub cache_staleness_threshold_seconds: Option<i64>,
     pub api_timeout_seconds: Option<i64>,
+    pub dashboard_poll_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +83,17 @@ pub struct RawCoordinator {
     pub database: Option<String>,
     pub logs_dir: Option<String>,
     pub process_match: Option<String>,
+    pub systemd_unit: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLogs {
+    pub max_lines: Option<i64>,
+    pub max_followers: Option<i64>,
+    pub max_downloads: Option<i64>,
+    pub refresh_seconds: Option<i64>,
+    pub journal_refresh_seconds: Option<i64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -94,6 +107,7 @@ pub struct Config {
     pub file: PathBuf,
     pub web: WebServer,
     pub coordinator: Coordinator,
+    pub logs: Logs,
     /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
     pub data_dir: PathBuf,
     pub log_level: log::LevelFilter,
@@ -111,6 +125,8 @@ pub struct WebServer {
     pub pid_interval: Duration,
     pub staleness_threshold: Duration,
     pub api_timeout: Duration,
+    /// How often the page polls `/api/dashboard`.
+    pub dashboard_poll: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -120,8 +136,25 @@ pub struct Coordinator {
     pub database: PathBuf,
     pub logs_dir: PathBuf,
     pub process_match: String,
+    /// The coordinator's systemd unit, read with `journalctl -u` for `/logs?file=journal`.
+    pub systemd_unit: String,
     /// The sections of the coordinator's own YAML that we read, when `config` is set.
     pub file: Option<CoordinatorFile>,
+}
+
+/// The `logs:` section: limits of the log routes and how often log data is re-read.
+#[derive(Debug, Clone)]
+pub struct Logs {
+    /// The most lines `/logs` returns, and how many lines of each file's end are kept.
+    pub max_lines: usize,
+    /// Concurrent `/logs?follow=true` streams; one more gets a 503.
+    pub max_followers: usize,
+    /// Concurrent `/logs/download/<name>` streams; one more gets a 503.
+    pub max_downloads: usize,
+    /// How often the log directory is listed and the files' ends are re-read.
+    pub refresh_interval: Duration,
+    /// How often `journalctl` is run for the journal views.
+    pub journal_interval: Duration,
 }
 
 /// What we take from the coordinator's `master_coordinator_config.yaml`.
@@ -146,12 +179,19 @@ pub mod defaults {
     pub const PID_INTERVAL_S: u64 = 60;
     pub const STALENESS_S: u64 = 300;
     pub const API_TIMEOUT_S: u64 = 10;
+    pub const DASHBOARD_POLL_S: u64 = 5;
     pub const ROOT: &str = ".";
     pub const DATABASE: &str = "data/goodwe_energy.db";
     pub const LOGS_DIR: &str = "logs";
     pub const PROCESS_MATCH: &str = "master_coordinator.py";
     pub const DATA_DIR: &str = "data";
     pub const LOG_LEVEL: &str = "info";
+    pub const SYSTEMD_UNIT: &str = "goodwe-master-coordinator";
+    pub const LOGS_MAX_LINES: usize = 5000;
+    pub const LOGS_MAX_FOLLOWERS: usize = 8;
+    pub const LOGS_MAX_DOWNLOADS: usize = 4;
+    pub const LOGS_REFRESH_S: u64 = 5;
+    pub const JOURNAL_REFRESH_S: u64 = 30;
 }
 
 impl Config {
@@ -285,6 +325,11 @@ impl Config {
                 w.api_timeout_seconds,
                 defaults::API_TIMEOUT_S,
             )?,
+            dashboard_poll: secs(
+                "dashboard_poll_seconds",
+                w.dashboard_poll_seconds,
+                defaults::DASHBOARD_POLL_S,
+            )?,
         };
 
         let c = &raw.coordinator;
@@ -310,7 +355,7 @@ impl Config {
             if p.is_absolute() {
                 p.to_path_buf()
             } else {
-                root.join(p)
+                absolute(&root.join(p))
             }
         };
         let database = match (
@@ -332,6 +377,22 @@ impl Config {
                 format!("{process_match:?} is not allowed; use the coordinator's script file name, e.g. master_coordinator.py"),
             ));
         }
+
+        let systemd_unit = c
+            .systemd_unit
+            .clone()
+            .unwrap_or_else(|| defaults::SYSTEMD_UNIT.into());
+        if !valid_unit_name(&systemd_unit) {
+            return Err(err(
+                "coordinator.systemd_unit",
+                format!(
+                    "{systemd_unit:?} is not a unit name; use letters, digits and :-_.@\\ only, \
+                     not starting with '-', e.g. {}",
+                    defaults::SYSTEMD_UNIT
+                ),
+            ));
+        }
+        let logs = logs_section(&raw.logs, &err)?;
 
         let data_dir = resolve(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR));
         let level_text = raw
@@ -362,8 +423,10 @@ impl Config {
                 database,
                 logs_dir,
                 process_match,
+                systemd_unit,
                 file,
             },
+            logs,
             data_dir,
             log_level,
         })
@@ -398,6 +461,7 @@ impl Config {
                 "coordinator_pid_check_interval_seconds": w.pid_interval.as_secs(),
                 "cache_staleness_threshold_seconds": w.staleness_threshold.as_secs(),
                 "api_timeout_seconds": w.api_timeout.as_secs(),
+                "dashboard_poll_seconds": w.dashboard_poll.as_secs(),
             },
             "coordinator": {
                 "root": p(&c.root),
@@ -405,6 +469,14 @@ impl Config {
                 "database": p(&c.database),
                 "logs_dir": p(&c.logs_dir),
                 "process_match": c.process_match,
+                "systemd_unit": c.systemd_unit,
+            },
+            "logs": {
+                "max_lines": self.logs.max_lines,
+                "max_followers": self.logs.max_followers,
+                "max_downloads": self.logs.max_downloads,
+                "refresh_seconds": self.logs.refresh_interval.as_secs(),
+                "journal_refresh_seconds": self.logs.journal_interval.as_secs(),
             },
             "data_dir": p(&self.data_dir),
             "log_level": self.log_level.to_string().to_lowercase(),
@@ -413,12 +485,87 @@ impl Config {
     }
 }
 
-/// The absolute form of `p`, without `.` components.
+/// A systemd unit name we are willing to pass to `journalctl -u` (as one argument, never
+/// through a shell; the check keeps it from looking like an option).
+fn valid_unit_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
+}
+
+/// Validates the `logs:` section.
+fn logs_section(
+    raw: &RawLogs,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Logs, ConfigError> {
+    let count = |key: &str, v: Option<i64>, default: usize, max: i64| match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        Some(n) => Err(err(
+            &format!("logs.{key}"),
+            format!("{n} is out of range; use a whole number from 1 to {max}"),
+        )),
+    };
+    let secs = |key: &str, v: Option<i64>, default: u64| match v {
+        None => Ok(Duration::from_secs(default)),
+        Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
+        Some(s) => Err(err(
+            &format!("logs.{key}"),
+            format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
+        )),
+    };
+    Ok(Logs {
+        max_lines: count(
+            "max_lines",
+            raw.max_lines,
+            defaults::LOGS_MAX_LINES,
+            100_000,
+        )?,
+        max_followers: count(
+            "max_followers",
+            raw.max_followers,
+            defaults::LOGS_MAX_FOLLOWERS,
+            256,
+        )?,
+        max_downloads: count(
+            "max_downloads",
+            raw.max_downloads,
+            defaults::LOGS_MAX_DOWNLOADS,
+            64,
+        )?,
+        refresh_interval: secs(
+            "refresh_seconds",
+            raw.refresh_seconds,
+            defaults::LOGS_REFRESH_S,
+        )?,
+        journal_interval: secs(
+            "journal_refresh_seconds",
+            raw.journal_refresh_seconds,
+            defaults::JOURNAL_REFRESH_S,
+        )?,
+    })
+}
+
+/// The absolute form of `p`, with `.` and `..` resolved lexically (as the shell's `cd -L`).
 fn absolute(p: &Path) -> PathBuf {
+    use std::path::Component;
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    abs.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Turns a YAML/serde error into a ConfigError whose key is the dotted path, when the
@@ -526,6 +673,17 @@ mod tests {
         assert!(c
             .effective_yaml()
             .contains("price_refresh_interval_seconds: 300"));
+        assert_eq!(c.coordinator.systemd_unit, "goodwe-master-coordinator");
+        assert_eq!(c.logs.max_lines, 5000);
+        assert_eq!(c.logs.max_followers, 8);
+        assert_eq!(c.logs.journal_interval, Duration::from_secs(30));
+        let yaml = c.effective_yaml();
+        assert!(yaml.contains("max_lines: 5000"), "{yaml}");
+        assert!(yaml.contains("journal_refresh_seconds: 30"), "{yaml}");
+        assert!(
+            yaml.contains("systemd_unit: goodwe-master-coordinator"),
+            "{yaml}"
+        );
     }
 
     #[test]
@@ -549,6 +707,19 @@ mod tests {
                 "coordinator.root",
             ),
             ("bogus: 1\n", "bogus"),
+            ("logs:\n  max_lines: 0\n", "logs.max_lines"),
+            ("logs:\n  max_followers: 1000\n", "logs.max_followers"),
+            ("logs:\n  max_downloads: -1\n", "logs.max_downloads"),
+            (
+                "logs:\n  journal_refresh_seconds: 0\n",
+                "logs.journal_refresh_seconds",
+            ),
+            ("logs:\n  refresh_seconds: x\n", "logs.refresh_seconds"),
+            ("logs:\n  bogus: 1\n", "logs.bogus"),
+            (
+                "coordinator:\n  systemd_unit: '-x; rm -rf /'\n",
+                "coordinator.systemd_unit",
+            ),
             ("log_level: loud\n", "log_level"),
         ];
         for (text, key) in cases {

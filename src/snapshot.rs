@@ -99,19 +99,40 @@ pub fn route_key(path: &str, params: &[(&str, &str)]) -> String {
     key
 }
 
-/// An immutable set of response bodies.
-#[derive(Debug, Default)]
+/// Typed data a renderer publishes for handlers that filter in memory (e.g. log tails).
+pub type Shared = Arc<dyn std::any::Any + Send + Sync>;
+
+/// An immutable set of response bodies, and the typed data some handlers filter.
+#[derive(Default)]
 pub struct Snapshot {
     /// When the snapshot was built.
     pub built_at: Option<DateTime<Utc>>,
     /// Monotonic build counter (0 for the empty start-up snapshot).
     pub generation: u64,
     pub bodies: HashMap<String, Arc<Body>>,
+    /// Typed data published by renderers, by name; swapped together with the bodies.
+    pub shared: HashMap<&'static str, Shared>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("built_at", &self.built_at)
+            .field("generation", &self.generation)
+            .field("bodies", &self.bodies.len())
+            .field("shared", &self.shared.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Snapshot {
     pub fn get(&self, key: &str) -> Option<&Arc<Body>> {
         self.bodies.get(key)
+    }
+
+    /// Typed data published under `name`, if present and of type `T`.
+    pub fn shared<T: std::any::Any>(&self, name: &str) -> Option<&T> {
+        self.shared.get(name)?.downcast_ref::<T>()
     }
 
     /// A hash over all ETags; it changes whenever any body changes.
@@ -128,7 +149,7 @@ impl Snapshot {
 }
 
 /// The shared cell holding the current snapshot.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SnapshotCell {
     current: RwLock<Arc<Snapshot>>,
 }

@@ -1,7 +1,11 @@
 //! Integration tests: the real binary on an ephemeral port, with real files in temp dirs.
 
+mod browser_util;
 mod util;
 
+mod browser;
 mod cli;
 mod coordinator;
 mod daemon;
+mod demo;
+mod logs;

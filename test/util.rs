@@ -17,6 +17,9 @@ pub fn bin() -> PathBuf {
 /// A temp dir holding `config.yaml` and a coordinator root (`root/`, with `logs/`).
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// `coordinator.process_match`. Tests on one machine share its process table, so each
+    /// environment gets a script name no other test runs, unless a test sets its own.
+    pub process_match: String,
 }
 
 impl TestEnv {
@@ -24,7 +27,16 @@ impl TestEnv {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("root/logs")).unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        TestEnv { dir }
+        let unique = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(['.', '-'], "");
+        TestEnv {
+            dir,
+            process_match: format!("absent_coordinator_{unique}.py"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -41,7 +53,8 @@ impl TestEnv {
     pub fn write_config(&self, port: u16, web_extra: &str, extra: &str) -> PathBuf {
         let path = self.dir.path().join("config.yaml");
         let text = format!(
-            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{web_extra}coordinator:\n  root: root\ndata_dir: data\nlog_level: debug\n{extra}"
+            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{web_extra}coordinator:\n  root: root\n  process_match: {}\ndata_dir: data\nlog_level: debug\n{extra}",
+            self.process_match
         );
         std::fs::write(&path, text).unwrap();
         path
@@ -54,10 +67,29 @@ impl TestEnv {
     }
 
     pub fn start_with_env(&self, web_extra: &str, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        self.start_wrapped(web_extra, extra, env, &[])
+    }
+
+    /// Like `start_with_env`, with the binary run through `wrapper` (e.g. a shell that sets
+    /// a resource limit and then runs `exec "$@"`).
+    pub fn start_wrapped(
+        &self,
+        web_extra: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Daemon {
         for _ in 0..5 {
             let port = free_port();
             let config = self.write_config(port, web_extra, extra);
-            let mut cmd = Command::new(bin());
+            let mut cmd = match wrapper.split_first() {
+                Some((program, args)) => {
+                    let mut c = Command::new(program);
+                    c.args(args).arg(bin());
+                    c
+                }
+                None => Command::new(bin()),
+            };
             cmd.arg("--config")
                 .arg(&config)
                 .stdin(Stdio::null())

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::query::Query;
+use crate::logs;
 use crate::refresh::Heartbeat;
 use crate::snapshot::{Body, Snapshot};
 use crate::sources::coordinator_db as cdb;
@@ -42,6 +43,26 @@ pub struct HttpContext {
     pub heartbeat: Arc<Heartbeat>,
     /// Set when shutdown begins; streams end when they see it.
     pub stopping: Arc<AtomicBool>,
+    /// The snapshot cell, for streams that need newer data while they run.
+    pub cell: Arc<crate::snapshot::SnapshotCell>,
+    /// Log settings and the caps on followers and downloads.
+    pub logs: Arc<crate::logs::LogsHub>,
+}
+
+impl HttpContext {
+    /// A context for `config`, with a fresh stop flag.
+    pub fn new(
+        heartbeat: Arc<Heartbeat>,
+        cell: Arc<crate::snapshot::SnapshotCell>,
+        config: &crate::config::Config,
+    ) -> HttpContext {
+        HttpContext {
+            heartbeat,
+            stopping: Arc::new(AtomicBool::new(false)),
+            cell,
+            logs: crate::logs::LogsHub::new(crate::logs::LogsSettings::from_config(config)),
+        }
+    }
 }
 
 pub type Handler = fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply;
@@ -55,7 +76,7 @@ pub struct Route {
 
 /// Every route served. Later sources add theirs here.
 pub fn table() -> Vec<Route> {
-    vec![
+    let mut routes = vec![
         Route {
             path: status::HEALTH,
             prefix: false,
@@ -65,6 +86,21 @@ pub fn table() -> Vec<Route> {
             path: status::STATUS,
             prefix: false,
             handler: status_route,
+        },
+        Route {
+            path: logs::api::LOGS,
+            prefix: false,
+            handler: logs::api::logs_route,
+        },
+        Route {
+            path: logs::api::FILES,
+            prefix: false,
+            handler: logs::api::files_route,
+        },
+        Route {
+            path: logs::api::DOWNLOAD,
+            prefix: true,
+            handler: logs::api::download_route,
         },
         Route {
             path: cdb::render::CURRENT_STATE,
@@ -96,7 +132,9 @@ pub fn table() -> Vec<Route> {
             prefix: false,
             handler: from_snapshot,
         },
-    ]
+    ];
+    routes.extend(crate::web::routes());
+    routes
 }
 
 /// Serves the body stored under the request's path, or a 503 saying it is not built yet.
@@ -161,4 +199,83 @@ pub fn dispatch(routes: &[Route], req: &RequestInfo, snap: &Snapshot, ctx: &Http
         );
     }
     (route.handler)(req, snap, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn info(path: &str, method: &str) -> RequestInfo {
+        RequestInfo {
+            method: method.into(),
+            path: path.into(),
+            query: Query::default(),
+            if_none_match: None,
+        }
+    }
+
+    fn snapshot_with_status() -> Snapshot {
+        let mut s = Snapshot::default();
+        s.bodies.insert(
+            status::STATUS.into(),
+            Arc::new(Body::json(200, &json!({"status": "running"}))),
+        );
+        s
+    }
+
+    fn context(heartbeat: Heartbeat) -> HttpContext {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::parse("", &dir.path().join("c.yaml")).unwrap();
+        HttpContext::new(Arc::new(heartbeat), Arc::default(), &config)
+    }
+
+    fn status_of(reply: Reply) -> u16 {
+        match reply {
+            Reply::Shared(b) => b.status,
+            Reply::Owned(b) => b.status,
+            Reply::Stream(_) => 0,
+        }
+    }
+
+    #[test]
+    fn status_is_503_only_when_the_refresh_thread_is_silent() {
+        let alive = context(Heartbeat::new(Duration::from_secs(60)));
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/status", "GET"), &snap, &alive)),
+            200
+        );
+        let silent = context(Heartbeat::new(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(20));
+        let reply = dispatch(&table(), &info("/status", "GET"), &snap, &silent);
+        match reply {
+            Reply::Owned(b) => {
+                assert_eq!(b.status, 503);
+                let v: serde_json::Value = serde_json::from_slice(&b.bytes).unwrap();
+                assert_eq!(v["background_worker"]["health"], "failed");
+                assert!(v["error"].as_str().unwrap().contains("no progress"));
+            }
+            _ => panic!("expected an owned 503 body"),
+        }
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        let ctx = context(Heartbeat::new(Duration::from_secs(60)));
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/nope", "GET"), &snap, &ctx)),
+            404
+        );
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/status", "DELETE"), &snap, &ctx)),
+            405
+        );
+        // A known route whose body is not built yet says so, with a 503.
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/health", "GET"), &snap, &ctx)),
+            503
+        );
+    }
 }

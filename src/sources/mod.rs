@@ -6,17 +6,19 @@
 
 pub mod coordinator;
 pub mod coordinator_db;
+pub mod journal;
 pub mod log_dir;
 
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::refresh::{Renderer, Source};
+use crate::refresh::{Composer, Renderer, Source};
 
 /// Source names, as they appear under `sources` in `/status`.
 pub mod names {
     pub const COORDINATOR: &str = "coordinator";
     pub const LOGS: &str = "logs";
+    pub const JOURNAL: &str = "journal";
     pub const INVERTER: &str = "inverter";
     pub const PRICES: &str = "prices";
     pub const METRICS: &str = "metrics";
@@ -26,6 +28,7 @@ pub mod names {
 pub struct Wiring {
     pub sources: Vec<Box<dyn Source>>,
     pub renderers: Vec<Box<dyn Renderer>>,
+    pub composers: Vec<Box<dyn Composer>>,
 }
 
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
@@ -37,7 +40,13 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         )),
         Box::new(log_dir::LogDirectory::new(
             config.coordinator.logs_dir.clone(),
-            config.web.inverter_interval,
+            config.logs.refresh_interval,
+            config.logs.max_lines,
+        )),
+        Box::new(journal::Journal::new(
+            &config.coordinator.systemd_unit,
+            config.logs.max_lines,
+            config.logs.journal_interval,
         )),
         Box::new(coordinator_db::inverter::InverterSource::new(
             config.coordinator.database.clone(),
@@ -53,10 +62,18 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
     ];
     let renderers: Vec<Box<dyn Renderer>> = vec![
         status,
+        Box::new(crate::logs::render::LogsRenderer::new(
+            crate::logs::LogsSettings::from_config(config),
+        )),
         Box::new(coordinator_db::render::CurrentStateRenderer),
         Box::new(coordinator_db::render::CoordinatorRenderer),
     ];
-    Wiring { sources, renderers }
+    let composers: Vec<Box<dyn Composer>> = vec![Box::new(crate::web::Dashboard::new(config))];
+    Wiring {
+        sources,
+        renderers,
+        composers,
+    }
 }
 
 /// The `storage` object of `/status`: is the coordinator's DB open, and did it hold data at

@@ -1,0 +1,104 @@
+//! The logs renderer: runs on the refresh thread whenever the `logs` or `journal` source
+//! changes, publishes their data in the snapshot (a [`LogsView`]) for the `/logs` handler, and
+//! pre-serializes `/logs/files` and the default view (`lines=100`, no filter) of every
+//! `file=` name.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::api::{self, LogsRequest};
+use super::{resolve, LogsSettings, LogsView, DEFAULT_LINES, SELECTORS, SHARED};
+use crate::clock;
+use crate::refresh::{Renderer, StoreView};
+use crate::snapshot::{Body, Shared};
+use crate::sources::journal::JournalData;
+use crate::sources::log_dir::LogListing;
+use crate::sources::names;
+
+pub struct LogsRenderer {
+    settings: LogsSettings,
+}
+
+impl LogsRenderer {
+    pub fn new(settings: LogsSettings) -> LogsRenderer {
+        LogsRenderer { settings }
+    }
+
+    fn published(view: &StoreView) -> LogsView {
+        let logs = view.get(names::LOGS);
+        let journal = view.get(names::JOURNAL);
+        LogsView {
+            listing: logs
+                .and_then(|s| s.data.clone())
+                .and_then(|d| d.downcast::<LogListing>().ok()),
+            listing_error: logs.and_then(|s| s.last_error.clone()),
+            journal: journal
+                .and_then(|s| s.data.clone())
+                .and_then(|d| d.downcast::<JournalData>().ok()),
+            journal_error: journal.and_then(|s| s.last_error.clone()),
+        }
+    }
+}
+
+/// The `/logs/files` body: every listed file with its size and modification time, sorted
+/// by name (`path` repeats the name, as the original did; it is never a filesystem path).
+pub fn files_body(listing: &LogListing) -> Body {
+    let files: Vec<_> = listing
+        .files
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "path": f.name,
+                "size": f.size,
+                "modified": f.modified.map(clock::local_rfc3339),
+            })
+        })
+        .collect();
+    Body::json(200, &json!({ "log_files": files }))
+}
+
+impl Renderer for LogsRenderer {
+    fn inputs(&self) -> &'static [&'static str] {
+        &[names::LOGS, names::JOURNAL]
+    }
+
+    fn shared(&self, view: &StoreView) -> Vec<(&'static str, Shared)> {
+        vec![(SHARED, Arc::new(Self::published(view)))]
+    }
+
+    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+        let published = Self::published(view);
+        let mut bodies = Vec::new();
+        if let Some(listing) = published.listing.as_deref() {
+            bodies.push((api::FILES.to_string(), files_body(listing)));
+        }
+        // Default views: every selector, then every listed file by name.
+        let mut keys: Vec<&str> = SELECTORS.iter().map(|(n, _)| *n).collect();
+        if let Some(l) = published.listing.as_deref() {
+            keys.extend(l.files.iter().map(|f| f.name.as_str()));
+        }
+        for value in keys {
+            let Some(file) = resolve(value, published.listing.as_deref()) else {
+                continue;
+            };
+            if file.key != value {
+                continue; // an alias: its canonical name is rendered
+            }
+            let req = LogsRequest {
+                file,
+                lines: DEFAULT_LINES.min(self.settings.max_lines),
+                level: None,
+                q: None,
+                follow: false,
+            };
+            if !req.is_default_view() {
+                continue;
+            }
+            let key = api::default_key(&req.file.key);
+            bodies.push((key, api::build(&req, &published)));
+        }
+        bodies
+    }
+}

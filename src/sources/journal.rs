@@ -1,0 +1,400 @@
+//! The journal source: the coordinator's systemd journal, read with `journalctl` on the
+//! source's own lane every `logs.journal_refresh_seconds`, so that no request ever starts a
+//! process.
+//!
+//! `journalctl -u <coordinator.systemd_unit> --output=short-iso -n <logs.max_lines>
+//! --no-pager` is run from an argument vector (never a shell) with a timeout. When it is
+//! missing, fails, times out or finds no journal at all, the refresh fails with the reason
+//! and the source shows as `unavailable` in `/status` until a run succeeds.
+//!
+//! Two views are prepared from the lines read, following the original server:
+//! - `journal`: web-server noise dropped, then only lines naming a coordinator activity;
+//! - `summary`: web-server noise dropped, the key events kept, the journal prefix removed
+//!   from the coordinator's own lines, and exact duplicates removed (first one kept).
+//!
+//! All matching is literal substring matching; an entry written `A … B` in the original's
+//! list as a regular expression is matched as "contains A, and B after it".
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::logs::record::{self, Level, Record};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+
+/// How long one `journalctl` run may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this much of `journalctl`'s output is read.
+const OUTPUT_CAP: u64 = 32 * 1024 * 1024;
+
+/// Lines of the web server itself (the original ran inside the coordinator's unit).
+pub const NOISE: &[&str] = &[
+    "werkzeug",
+    "GET /",
+    "POST /",
+    "PUT /",
+    "DELETE /",
+    "HTTP/1.1",
+    "127.0.0.1",
+    "192.168.",
+    "Address already in use",
+    "Port 8080 is in use",
+];
+
+/// `file=journal` keeps lines containing one of these.
+pub const JOURNAL_KEEP: &[&[&str]] = &[
+    &["Master Coordinator"],
+    &["Data collected successfully"],
+    &["Fetched"],
+    &["CSDAC price points"],
+    &["Decision made"],
+    &["Executing decision"],
+    &["Status - State:"],
+    &["Battery:"],
+    &["PV:"],
+    &["Charging:"],
+    &["Initializing"],
+    &["Connected to inverter"],
+    &["GoodWe"],
+    &["Price Analyzer"],
+    &["Charging Controller"],
+    &["Decision Engine"],
+    &["coordination loop"],
+    &["health check"],
+    &["emergency"],
+    &["ERROR"],
+    &["WARNING"],
+];
+
+/// `file=summary` keeps lines containing one of these; a multi-part entry needs its parts
+/// in order.
+pub const SUMMARY_KEEP: &[&[&str]] = &[
+    &["Data collected successfully"],
+    &["Fetched", "CSDAC price points"],
+    &["Decision made:"],
+    &["Executing decision:"],
+    &["Status - State:"],
+    &["Battery:"],
+    &["PV:"],
+    &["Charging:"],
+    &["Connected to inverter"],
+    &["Initializing", "Coordinator"],
+    &["ERROR"],
+    &["WARNING"],
+    &["emergency"],
+    &["Failed to"],
+    &["Successfully connected"],
+];
+
+/// Lines with their records.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JournalView {
+    pub lines: Vec<String>,
+    pub records: Vec<Record>,
+}
+
+impl JournalView {
+    fn new(lines: Vec<String>) -> JournalView {
+        let records = record::group(&lines, journal_header_level);
+        JournalView { lines, records }
+    }
+}
+
+/// What one successful run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalData {
+    pub unit: String,
+    /// Journal lines read (journalctl's own `-- … --` marker lines not counted).
+    pub raw_lines: usize,
+    /// True when fewer lines than asked for came back: that is the unit's whole journal.
+    pub complete: bool,
+    pub journal: JournalView,
+    pub summary: JournalView,
+    pub read_at: DateTime<Utc>,
+}
+
+/// The level of a journal line: the coordinator's header after the `unit[pid]: ` prefix,
+/// or at the start of a line whose prefix was removed.
+pub fn journal_header_level(line: &str) -> Option<Level> {
+    record::header_level(line).or_else(|| {
+        let (_, message) = line.split_once("]: ")?;
+        record::header_level(message)
+    })
+}
+
+/// Whether `line` contains the parts of `entry`, in order.
+fn matches_entry(line: &str, entry: &[&str]) -> bool {
+    let mut rest = line;
+    for part in entry {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+fn keeps(line: &str, list: &[&[&str]]) -> bool {
+    list.iter().any(|e| matches_entry(line, e))
+}
+
+fn is_noise(line: &str) -> bool {
+    NOISE.iter().any(|n| line.contains(n))
+}
+
+/// Builds both views from `journalctl`'s output.
+pub fn parse(output: &str, unit: &str, asked: usize, read_at: DateTime<Utc>) -> JournalData {
+    let raw: Vec<&str> = output
+        .lines()
+        .filter(|l| !(l.starts_with("-- ") && l.ends_with(" --")))
+        .collect();
+    let journal: Vec<String> = raw
+        .iter()
+        .filter(|l| !is_noise(l) && keeps(l, JOURNAL_KEEP))
+        .map(|l| l.to_string())
+        .collect();
+    let marker = format!("{unit}[");
+    let mut summary: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for l in raw
+        .iter()
+        .filter(|l| !is_noise(l) && keeps(l, SUMMARY_KEEP))
+    {
+        let short = if l.contains(&marker) {
+            l.split_once("]: ").map(|(_, m)| m).unwrap_or(l)
+        } else {
+            l
+        };
+        if seen.insert(short.to_string()) {
+            summary.push(short.to_string());
+        }
+    }
+    JournalData {
+        unit: unit.to_string(),
+        raw_lines: raw.len(),
+        complete: raw.len() < asked,
+        journal: JournalView::new(journal),
+        summary: JournalView::new(summary),
+        read_at,
+    }
+}
+
+/// Runs `program` with `args`, without a shell, for at most `timeout`; returns stdout.
+pub fn run_bounded(
+    program: &str,
+    args: &[String],
+    timeout: Duration,
+    ctx: &RefreshContext,
+) -> Result<(Vec<u8>, String), SourceError> {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("SYSTEMD_COLORS", "0")
+        .env("SYSTEMD_PAGER", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| SourceError::new(format!("cannot run {program}: {e}")))?;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.take(OUTPUT_CAP).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.take(64 * 1024).read_to_end(&mut buf);
+        }
+        String::from_utf8_lossy(&buf).trim().replace('\n', "; ")
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if started.elapsed() >= timeout || ctx.stopping() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = out_reader.join();
+                let _ = err_reader.join();
+                return Err(SourceError::new(format!(
+                    "{program} did not finish within {} s; it was stopped",
+                    timeout.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(SourceError::new(format!("waiting for {program}: {e}"))),
+        }
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(SourceError::new(format!(
+            "{program} failed ({status}){}",
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(": {err}")
+            }
+        )));
+    }
+    Ok((out, err))
+}
+
+/// The journal source.
+pub struct Journal {
+    program: String,
+    unit: String,
+    lines: usize,
+    interval: Duration,
+}
+
+impl Journal {
+    pub fn new(unit: &str, lines: usize, interval: Duration) -> Journal {
+        Journal {
+            program: "journalctl".into(),
+            unit: unit.to_string(),
+            lines,
+            interval,
+        }
+    }
+
+    /// The argument vector passed to `journalctl`.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "-u".into(),
+            self.unit.clone(),
+            "--output=short-iso".into(),
+            "-n".into(),
+            self.lines.to_string(),
+            "--no-pager".into(),
+        ]
+    }
+}
+
+impl Source for Journal {
+    fn name(&self) -> &'static str {
+        super::names::JOURNAL
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
+        let (out, err) = run_bounded(&self.program, &self.args(), TIMEOUT, ctx)?;
+        // journalctl exits 0 on a machine without any journal, and says so on stderr.
+        if err.contains("No journal files were found") {
+            return Err(SourceError::new(format!(
+                "{} found no journal on this machine ({err})",
+                self.program
+            )));
+        }
+        let text = String::from_utf8_lossy(&out);
+        Ok(Refreshed::new(parse(
+            &text,
+            &self.unit,
+            self.lines,
+            crate::clock::now(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUT: &str = "\
+-- Journal begins at Mon 2025-12-01 10:00:00 CET. --
+2025-12-06T14:00:01+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:01,234 - __main__ - INFO - Decision made: False - wait
+2025-12-06T14:00:01+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:01,300 - werkzeug - INFO - 127.0.0.1 GET /status HTTP/1.1 200
+2025-12-06T14:00:02+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:02,000 - price - INFO - Fetched 96 CSDAC price points
+2025-12-06T14:00:03+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:03,000 - ctl - ERROR - Failed to connect
+2025-12-06T14:00:04+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:03,000 - ctl - ERROR - Failed to connect
+2025-12-06T14:00:05+0100 pi systemd[1]: Started goodwe-master-coordinator.service.
+2025-12-06T14:00:06+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:06,000 - __main__ - INFO - Initializing Master Coordinator
+2025-12-06T14:00:07+0100 pi goodwe-master-coordinator[812]: 2025-12-06 14:00:07,000 - x - INFO - CSDAC price points then Fetched
+";
+
+    #[test]
+    fn views() {
+        let d = parse(OUT, "goodwe-master-coordinator", 100, crate::clock::now());
+        assert_eq!(d.raw_lines, 8);
+        assert!(d.complete);
+        assert_eq!(d.journal.lines.len(), 6, "{:#?}", d.journal.lines);
+        assert!(d.journal.lines.iter().all(|l| !l.contains("werkzeug")));
+        let s = &d.summary.lines;
+        assert_eq!(
+            s,
+            &[
+                "2025-12-06 14:00:01,234 - __main__ - INFO - Decision made: False - wait",
+                "2025-12-06 14:00:02,000 - price - INFO - Fetched 96 CSDAC price points",
+                "2025-12-06 14:00:03,000 - ctl - ERROR - Failed to connect",
+                "2025-12-06 14:00:06,000 - __main__ - INFO - Initializing Master Coordinator",
+            ]
+        );
+        assert_eq!(d.summary.records[2].level, Some(Level::Error));
+        assert_eq!(d.journal.records[0].level, Some(Level::Info));
+        let d = parse(OUT, "goodwe-master-coordinator", 8, crate::clock::now());
+        assert!(!d.complete);
+    }
+
+    #[test]
+    fn missing_program_is_an_error_with_the_reason() {
+        let e = run_bounded(
+            "/nonexistent/journalctl",
+            &[],
+            TIMEOUT,
+            &RefreshContext::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("cannot run /nonexistent/journalctl"), "{e}");
+    }
+
+    #[test]
+    fn slow_program_is_stopped() {
+        let started = Instant::now();
+        let e = run_bounded(
+            "sleep",
+            &["5".into()],
+            Duration::from_millis(200),
+            &RefreshContext::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("did not finish"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn failing_program_reports_stderr() {
+        let e = run_bounded(
+            "sh",
+            &["-c".into(), "echo nope >&2; exit 3".into()],
+            TIMEOUT,
+            &RefreshContext::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn arguments_are_a_vector() {
+        let j = Journal::new("goodwe-master-coordinator", 5000, Duration::from_secs(30));
+        assert_eq!(
+            j.args(),
+            [
+                "-u",
+                "goodwe-master-coordinator",
+                "--output=short-iso",
+                "-n",
+                "5000",
+                "--no-pager"
+            ]
+        );
+    }
+}
