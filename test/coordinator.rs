@@ -275,6 +275,20 @@ fn routes_serve_the_rows_written_and_report_what_they_skipped() {
     let (code, cmp) = d.get_json("/monthly-comparison");
     assert_eq!(code, 200);
     assert!(cmp["changes"]["cost_change_pct"].is_number(), "{cmp}");
+    // The dashboard asks for the previous month explicitly; it is served even when it
+    // has no data (then with zero days).
+    let today = energy_monitor::clock::local_date(now);
+    let (py, pm) = if chrono::Datelike::month(&today) == 1 {
+        (chrono::Datelike::year(&today) - 1, 12)
+    } else {
+        (
+            chrono::Datelike::year(&today),
+            chrono::Datelike::month(&today) - 1,
+        )
+    };
+    let (code, explicit) = d.get_json(&format!("/monthly-comparison?year={py}&month={pm}"));
+    assert_eq!(code, 200, "{explicit}");
+    assert_eq!(explicit["changes"], cmp["changes"]);
 
     let (_, status) = d.get_json("/status");
     assert_eq!(

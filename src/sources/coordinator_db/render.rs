@@ -356,6 +356,19 @@ fn month_body(m: &MonthSummary, d: &CoordinatorData, s: &SourceStatus, view: &St
     Body::json(200, &v)
 }
 
+/// The 503 body of a served month whose summary is still being built.
+fn pending_body(y: i32, m: u32) -> Body {
+    Body::json(
+        503,
+        &json!({
+            "status": "unavailable",
+            "freshness": "unavailable",
+            "data_source": "unavailable",
+            "error": format!("the summary of {y}-{m:02} is still being computed from the database; it is served within seconds"),
+        }),
+    )
+}
+
 fn ym_key(path: &str, y: i32, m: u32) -> String {
     route_key(path, &[("year", &y.to_string()), ("month", &m.to_string())])
 }
@@ -407,24 +420,25 @@ impl Renderer for CoordinatorRenderer {
                 out.push((ym_key(MONTHLY_COMPARISON, m.year, m.month), compare(m)));
             }
             let (py, pm) = summary::prev_month(current.year, current.month);
-            let prev = months
-                .iter()
-                .find(|m| (m.year, m.month) == (py, pm))
+            let served = months.iter().find(|m| (m.year, m.month) == (py, pm));
+            let pending = d.pending_months.contains(&(py, pm));
+            let prev = served
                 .cloned()
                 .unwrap_or_else(|| summary::aggregate(py, pm, Vec::new(), Vec::new()));
-            out.push((MONTHLY_COMPARISON.to_string(), compare(&prev)));
+            if served.is_none() && !pending {
+                // The month before the first month with data: nothing to compare with, which
+                // is a true statement (zero days), so it is served like a built month.
+                out.push((ym_key(MONTHLY_COMPARISON, py, pm), compare(&prev)));
+            }
+            let default = if pending {
+                pending_body(py, pm)
+            } else {
+                compare(&prev)
+            };
+            out.push((MONTHLY_COMPARISON.to_string(), default));
             for (y, m) in &d.pending_months {
-                let body = Body::json(
-                    503,
-                    &json!({
-                        "status": "unavailable",
-                        "freshness": "unavailable",
-                        "data_source": "unavailable",
-                        "error": format!("the summary of {y}-{m:02} is still being computed from the database; it is served within seconds"),
-                    }),
-                );
-                out.push((ym_key(MONTHLY_SUMMARY, *y, *m), body.clone()));
-                out.push((ym_key(MONTHLY_COMPARISON, *y, *m), body));
+                out.push((ym_key(MONTHLY_SUMMARY, *y, *m), pending_body(*y, *m)));
+                out.push((ym_key(MONTHLY_COMPARISON, *y, *m), pending_body(*y, *m)));
             }
             let built_first = (months[0].year, months[0].month);
             let (fy, fm) = d
