@@ -214,9 +214,8 @@ fn write_body(request: tiny_http::Request, body: &Body, head_only: bool, info: &
             tags.split(',')
                 .any(|t| t.trim() == body.etag || t.trim() == "*")
         });
-    let bytes = respond::encode(body, head_only, not_modified);
     let mut writer = request.into_writer();
-    respond::send(&mut writer, &bytes);
+    respond::write_response(&mut writer, body, head_only, not_modified);
 }
 
 #[cfg(test)]

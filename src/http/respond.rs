@@ -29,17 +29,15 @@ pub fn reason(status: u16) -> &'static str {
 const COMMON: &str =
     "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n";
 
-/// Serializes a full response. `head_only` drops the body (HEAD); `not_modified` sends a
-/// 304 with the ETag and no body.
-pub fn encode(body: &Body, head_only: bool, not_modified: bool) -> Vec<u8> {
+/// Bodies up to this size go out in one write with the head; larger ones are written
+/// straight from the shared body after the head, without a copy.
+const COALESCE: usize = 16 * 1024;
+
+/// The status line and headers. `head_only` (HEAD) still announces the body's length;
+/// `not_modified` sends a 304 with the ETag and no body.
+pub fn head(body: &Body, not_modified: bool) -> Vec<u8> {
     let status = if not_modified { 304 } else { body.status };
-    let mut out = Vec::with_capacity(
-        256 + if head_only || not_modified {
-            0
-        } else {
-            body.bytes.len()
-        },
-    );
+    let mut out = Vec::with_capacity(256);
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason(status));
     if !not_modified {
         let _ = write!(
@@ -57,10 +55,35 @@ pub fn encode(body: &Body, head_only: bool, not_modified: bool) -> Vec<u8> {
         }
     }
     out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Serializes a full response into one buffer (used for small bodies and in tests).
+pub fn encode(body: &Body, head_only: bool, not_modified: bool) -> Vec<u8> {
+    let mut out = head(body, not_modified);
     if !head_only && !not_modified {
         out.extend_from_slice(&body.bytes);
     }
     out
+}
+
+/// Writes the response for `body` and flushes; small bodies in one write, large ones from
+/// the shared bytes without copying them. A client that went away is not our error.
+pub fn write_response(writer: &mut dyn Write, body: &Body, head_only: bool, not_modified: bool) {
+    let with_body = !head_only && !not_modified;
+    let result = if with_body && body.bytes.len() > COALESCE {
+        let head = head(body, not_modified);
+        writer
+            .write_all(&head)
+            .and_then(|_| writer.write_all(&body.bytes))
+            .and_then(|_| writer.flush())
+    } else {
+        let bytes = encode(body, head_only, not_modified);
+        writer.write_all(&bytes).and_then(|_| writer.flush())
+    };
+    if let Err(e) = result {
+        log::debug!("client went away while we answered: {e}");
+    }
 }
 
 /// Writes `bytes` and flushes. A client that went away is not an error of ours.

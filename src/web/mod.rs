@@ -93,7 +93,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// Keys left out of the embedded parts because they change every second.
-const VOLATILE: &[&str] = &["data_age_s", "cache_age_seconds"];
+const VOLATILE: &[&str] = &["data_age_s", "cache_age_seconds", "data_warning"];
 
 /// Composes `/api/dashboard`.
 pub struct Dashboard {
