@@ -89,13 +89,27 @@ const timeFmt = new Intl.DateTimeFormat('en-GB', { timeZone: ZONE, hour: '2-digi
 const dateTimeFmt = new Intl.DateTimeFormat('en-GB', {
   timeZone: ZONE, day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
 });
+// Instants carry an offset (RFC 3339). The coordinator's own timestamps are naive Warsaw
+// wall-clock times; those are shown as written, never reinterpreted in the browser's zone.
+const NAIVE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::[\d.]+)?$/;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 function parseTime(s) {
-  if (!s) return null;
+  if (!s || NAIVE.test(s)) return null;
   const t = Date.parse(s);
   return Number.isNaN(t) ? null : t;
 }
-const fmtTime = (s) => { const t = parseTime(s); return t === null ? '–' : timeFmt.format(t); };
-const fmtDateTime = (s) => { const t = parseTime(s); return t === null ? '–' : dateTimeFmt.format(t); };
+function fmtTime(s) {
+  const m = NAIVE.exec(s || '');
+  if (m) return m[4] + ':' + m[5];
+  const t = parseTime(s);
+  return t === null ? '–' : timeFmt.format(t);
+}
+function fmtDateTime(s) {
+  const m = NAIVE.exec(s || '');
+  if (m) return m[3] + ' ' + MONTHS[Number(m[2]) - 1] + ', ' + m[4] + ':' + m[5];
+  const t = parseTime(s);
+  return t === null ? '–' : dateTimeFmt.format(t);
+}
 
 function fmtAge(seconds) {
   if (!isNum(seconds)) return 'never';
@@ -196,9 +210,10 @@ function renderNow() {
     setText('now-pv', fmtPower(pv), pv);
     const soc = num(pick(cs, 'battery.soc_percent'));
     setText('now-soc', fmtPct(soc), soc);
+    // GoodWe sign convention: battery power is positive while discharging.
     const bp = num(pick(cs, 'battery.power_w'));
     setText('now-battery', bp === null ? (pick(cs, 'battery.charging_status') || '–')
-      : bp > 0 ? 'charging ' + fmtPower(bp) : bp < 0 ? 'discharging ' + fmtPower(-bp) : 'idle', bp);
+      : bp < 0 ? 'charging ' + fmtPower(-bp) : bp > 0 ? 'discharging ' + fmtPower(bp) : 'idle', bp);
     const grid = num(pick(cs, 'grid.current_power_w'));
     // GoodWe sign convention: negative = import from the grid.
     setText('now-grid', fmtPower(grid === null ? null : Math.abs(grid)), grid);
@@ -324,9 +339,8 @@ function renderWindows(prices) {
 }
 
 // --- decisions ------------------------------------------------------------------------
-function decisionCategory(d) {
-  return d.category || d.kind || (d.action === 'battery_selling' ? 'selling' : d.action === 'wait' ? 'wait' : 'charging');
-}
+// The server's own categorisation (the same rules its counts use); never guessed here.
+const decisionCategory = (d) => d.category || 'unknown';
 function renderDecisions() {
   const source = page.decisionRange === '24h' ? part('decisions') : page.extraDecisions;
   const body = $('decision-table').tBodies[0];
@@ -337,7 +351,7 @@ function renderDecisions() {
     return;
   }
   $('decisions-note').textContent = '';
-  const all = (source.decisions || []).slice().sort((a, b) => (parseTime(b.timestamp) ?? 0) - (parseTime(a.timestamp) ?? 0));
+  const all = source.decisions || []; // newest first, as served
   const rows = all.filter((d) => page.decisionCategory === 'all' || decisionCategory(d) === page.decisionCategory);
   for (const d of rows) {
     const cat = decisionCategory(d);
@@ -345,7 +359,7 @@ function renderDecisions() {
     const energy = num(pick(d, 'energy_kwh', 'energy_sold_kwh'));
     const soc = num(pick(d, 'battery_soc'));
     body.append(el('tr', { 'data-category': cat },
-      el('td', { class: 'num' }, fmtDateTime(d.timestamp)),
+      el('td', { class: 'num' }, fmtDateTime(d.instant || d.timestamp)),
       el('td', { class: 'cat-' + cat }, cat),
       el('td', {}, d.action || '–'),
       el('td', { class: 'num' }, fmtPct(soc)),
@@ -383,13 +397,17 @@ function renderSavings() {
   } else {
     $('savings-note').textContent = '';
     $('month-title').textContent = (month.month_name || 'This month') + ' ' + (month.year || '') + ' (month to date)';
+    const mtd = pick(part('metrics'), 'month_to_date') || {};
+    const count = (v) => (isNum(num(v)) ? String(v) : '–');
     const cards = [
       ['Charging cost', fmtPln(num(month.total_cost_pln)), num(month.total_cost_pln), 'month-cost'],
-      ['Savings (estimated)', fmtPln(num(month.total_savings_pln)), num(month.total_savings_pln), 'month-savings'],
       ['Energy charged', fmtKwh(num(month.total_energy_kwh)), num(month.total_energy_kwh), 'month-energy'],
       ['Average price paid', fmtPrice(num(month.avg_cost_per_kwh)), num(month.avg_cost_per_kwh), 'month-avg'],
-      ['Selling revenue', fmtPln(num(month.selling_revenue_pln)), num(month.selling_revenue_pln), 'month-selling'],
-      ['Decisions', isNum(num(month.total_decisions)) ? String(month.total_decisions) : '–', num(month.total_decisions), 'month-decisions'],
+      ['Savings vs daily average (estimated)', fmtPln(num(mtd.savings_vs_daily_average_pln)), num(mtd.savings_vs_daily_average_pln), 'month-savings'],
+      ['Selling revenue (successful sales)', fmtPln(num(mtd.selling_revenue_pln)), num(mtd.selling_revenue_pln), 'month-selling'],
+      ['Charged in cheapest quarter-hours', fmtPct(num(mtd.cheapest_quarter_share_percent), 1), num(mtd.cheapest_quarter_share_percent), 'month-cheapest'],
+      ['Decisions', count(month.total_decisions), num(month.total_decisions), 'month-decisions'],
+      ['Days with data', count(month.days_with_data), num(month.days_with_data), 'month-days'],
     ];
     for (const [label, text, value, id] of cards) {
       kpis.append(el('div', { class: 'card' }, el('h2', {}, label), el('p', { class: 'big', id, 'data-value': value }, text)));
@@ -401,7 +419,7 @@ function renderSavings() {
   if (cmp && cmp.current_month && cmp.previous_month) {
     const rows = [
       ['Charging cost', 'total_cost_pln', fmtPln, 'cost_change_pct'],
-      ['Savings', 'total_savings_pln', fmtPln, 'savings_change_pct'],
+      ['Savings (coordinator estimate)', 'total_savings_pln', fmtPln, 'savings_change_pct'],
       ['Energy charged', 'total_energy_kwh', fmtKwh, 'energy_change_pct'],
     ];
     for (const [label, key, fmt, change] of rows) {
@@ -439,6 +457,7 @@ function drawLines(chart, labels, series, yMin, yMax, unit) {
     chart.append(svg('text', { x: 2, y: y(tick) + 4 }, tick.toFixed(unit === '%' ? 0 : 1) + unit));
   }
   labels.forEach((l, i) => { if (i % 48 === 0) chart.append(svg('text', { x: x(i), y: H - 6 }, fmtTime(l))); });
+  chart.setAttribute('data-slots', String(labels.length));
   for (const [cls, values] of series) {
     const d = linePath(values, x, y);
     if (d) chart.append(svg('path', { class: 'line ' + cls, d, 'data-points': values.filter(isNum).length }));
@@ -452,15 +471,14 @@ function renderHistory() {
     clear($('power-chart'));
     return;
   }
-  const labels = h.timestamps || [];
-  const series = (k) => (h[k] || []).map(num);
+  const labels = h.instants || h.timestamps || [];
+  // Series are in kW (SOC in %); null marks a missing sample.
+  const series = (k) => (h[k] || []).map((v) => (v === null ? null : num(v)));
   const soc = series('soc_data');
-  const kw = (k) => series(k).map((w) => (w === null ? null : w / 1000));
-  const pv = h.pv_power_w ? kw('pv_power_w') : series('pv_power_data');
-  const house = h.house_power_w ? kw('house_power_w') : series('house_consumption_data');
-  // Grid as import-positive for reading (the source uses GoodWe's negative-import sign).
-  const gridRaw = h.grid_power_w ? kw('grid_power_w') : series('grid_power_data');
-  const grid = gridRaw.map((v) => (v === null ? null : -v));
+  const pv = series('pv_power_data');
+  const house = series('house_consumption_data');
+  // Grid drawn import-positive for reading (the source uses GoodWe's negative-import sign).
+  const grid = series('grid_power_data').map((v) => (v === null ? null : -v));
   const points = labels.length;
   const gaps = soc.filter((v) => v === null).length;
   $('history-note').textContent = points === 0 ? 'No samples in the last 24 hours.' : gaps > 0 ? gaps + ' of ' + points + ' samples missing (drawn as gaps).' : '';

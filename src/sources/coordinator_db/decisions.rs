@@ -505,7 +505,17 @@ pub struct StoredDecision {
 }
 
 impl Decision {
-    pub fn into_stored(self) -> StoredDecision {
+    /// Serializes the served object, adding `category` (the rule result the counts use) and
+    /// `instant` (the decision's time with its UTC offset, unambiguous on DST days).
+    pub fn into_stored(mut self) -> StoredDecision {
+        self.object.insert(
+            "category".into(),
+            serde_json::to_value(self.facts.category).unwrap_or(Value::Null),
+        );
+        self.object.insert(
+            "instant".into(),
+            Value::String(crate::clock::local_rfc3339(self.facts.at)),
+        );
         StoredDecision {
             json: serde_json::to_string(&self.object)
                 .unwrap_or_else(|_| "{}".into())
