@@ -55,6 +55,7 @@ impl std::error::Error for ConfigError {}
 pub struct RawConfig {
     pub web_server: RawWebServer,
     pub coordinator: RawCoordinator,
+    pub prices: RawPrices,
     pub data_dir: Option<String>,
     pub log_level: Option<String>,
 }
@@ -83,6 +84,18 @@ pub struct RawCoordinator {
     pub process_match: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPrices {
+    pub api_url: Option<String>,
+    pub value_field: Option<String>,
+    pub today_recheck_seconds: Option<i64>,
+    pub tomorrow_poll_seconds: Option<i64>,
+    pub tomorrow_poll_from: Option<String>,
+    /// Same shape as the coordinator's `electricity_tariff` section.
+    pub tariff: Option<serde_yaml::Value>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Validated configuration
 // ---------------------------------------------------------------------------------------
@@ -94,6 +107,7 @@ pub struct Config {
     pub file: PathBuf,
     pub web: WebServer,
     pub coordinator: Coordinator,
+    pub prices: Prices,
     /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
     pub data_dir: PathBuf,
     pub log_level: log::LevelFilter,
@@ -135,6 +149,24 @@ pub struct CoordinatorFile {
     pub electricity_tariff: Option<serde_yaml::Value>,
 }
 
+/// The price source's settings.
+#[derive(Debug, Clone)]
+pub struct Prices {
+    pub api_url: String,
+    /// Where `api_url` came from: `prices.api_url`, the coordinator's file, or the default.
+    pub api_url_from: &'static str,
+    /// The field holding the price in each row (`csdac_pln`, `rce_pln`).
+    pub value_field: String,
+    pub tariff: crate::sources::prices::tariff::Tariff,
+    /// Where the tariff came from.
+    pub tariff_from: &'static str,
+    /// Why the coordinator's tariff section could not be used, if it could not.
+    pub tariff_warning: Option<String>,
+    pub today_recheck: Duration,
+    pub tomorrow_poll: Duration,
+    pub tomorrow_poll_from: chrono::NaiveTime,
+}
+
 /// Defaults, in one place; the reference file `config/energy-monitor.yaml` documents them.
 pub mod defaults {
     pub const HOST: &str = "127.0.0.1";
@@ -152,6 +184,10 @@ pub mod defaults {
     pub const PROCESS_MATCH: &str = "master_coordinator.py";
     pub const DATA_DIR: &str = "data";
     pub const LOG_LEVEL: &str = "info";
+    pub const PRICE_API_URL: &str = "https://api.raporty.pse.pl/api/csdac-pln";
+    pub const TODAY_RECHECK_S: u64 = 4 * 3600;
+    pub const TOMORROW_POLL_S: u64 = 600;
+    pub const TOMORROW_POLL_FROM: &str = "13:30";
 }
 
 impl Config {
@@ -333,6 +369,8 @@ impl Config {
             ));
         }
 
+        let prices = prices_from_raw(&raw.prices, file.as_ref(), &err)?;
+
         let data_dir = resolve(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR));
         let level_text = raw
             .log_level
@@ -364,6 +402,7 @@ impl Config {
                 process_match,
                 file,
             },
+            prices,
             data_dir,
             log_level,
         })
@@ -406,11 +445,165 @@ impl Config {
                 "logs_dir": p(&c.logs_dir),
                 "process_match": c.process_match,
             },
+            "prices": {
+                "api_url": self.prices.api_url,
+                "api_url_from": self.prices.api_url_from,
+                "value_field": self.prices.value_field,
+                "today_recheck_seconds": self.prices.today_recheck.as_secs(),
+                "tomorrow_poll_seconds": self.prices.tomorrow_poll.as_secs(),
+                "tomorrow_poll_from": self.prices.tomorrow_poll_from.format("%H:%M").to_string(),
+                "tariff": self.prices.tariff.to_json(),
+                "tariff_from": self.prices.tariff_from,
+            },
             "data_dir": p(&self.data_dir),
             "log_level": self.log_level.to_string().to_lowercase(),
         });
         serde_yaml::to_string(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
+}
+
+/// Validates the `prices` section; the coordinator's file supplies the URL and the tariff
+/// unless ours sets them.
+fn prices_from_raw(
+    raw: &RawPrices,
+    coordinator: Option<&CoordinatorFile>,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Prices, ConfigError> {
+    use crate::sources::prices::tariff::Tariff;
+    let (api_url, api_url_from) = match (
+        &raw.api_url,
+        coordinator.and_then(|f| f.price_api_url.as_ref()),
+    ) {
+        (Some(ours), _) => (ours.trim().to_string(), "prices.api_url"),
+        (None, Some(theirs)) => (
+            theirs.trim().to_string(),
+            "coordinator price_analysis.api_url",
+        ),
+        (None, None) => (defaults::PRICE_API_URL.to_string(), "default"),
+    };
+    let key = if api_url_from == "prices.api_url" {
+        "prices.api_url"
+    } else {
+        "coordinator.config"
+    };
+    let scheme_ok = api_url.starts_with("http://") || api_url.starts_with("https://");
+    if !scheme_ok || api_url.contains(char::is_whitespace) || api_url.contains('#') {
+        return Err(err(
+            key,
+            format!(
+                "{api_url:?} is not an http(s) URL; use e.g. {} (or .../api/rce-pln)",
+                defaults::PRICE_API_URL
+            ),
+        ));
+    }
+    let entity = api_url
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let value_field = match &raw.value_field {
+        Some(v) if !v.trim().is_empty() => v.trim().to_string(),
+        Some(_) => {
+            return Err(err(
+                "prices.value_field",
+                "is empty; use the row field holding the price, e.g. csdac_pln or rce_pln".into(),
+            ))
+        }
+        None => entity.replace('-', "_"),
+    };
+    if value_field.is_empty()
+        || !value_field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(err(
+            "prices.value_field",
+            format!(
+                "{value_field:?} is not a field name; set prices.value_field to e.g. csdac_pln or rce_pln"
+            ),
+        ));
+    }
+    let secs = |key: &str, v: Option<i64>, default: u64| -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(Duration::from_secs(default)),
+            Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
+            Some(s) => Err(err(
+                &format!("prices.{key}"),
+                format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
+            )),
+        }
+    };
+    let from_text = raw
+        .tomorrow_poll_from
+        .clone()
+        .unwrap_or_else(|| defaults::TOMORROW_POLL_FROM.into());
+    let tomorrow_poll_from =
+        chrono::NaiveTime::parse_from_str(from_text.trim(), "%H:%M").map_err(|_| {
+            err(
+                "prices.tomorrow_poll_from",
+                format!("{from_text:?} is not a time; use HH:MM in Europe/Warsaw, e.g. 13:30"),
+            )
+        })?;
+    let theirs = coordinator.and_then(|f| f.electricity_tariff.as_ref());
+    let (tariff, tariff_from, tariff_warning) = match (&raw.tariff, theirs) {
+        (Some(ours), _) => (
+            Tariff::from_yaml(ours, true).map_err(|e| {
+                let key = if e.key.is_empty() {
+                    "prices.tariff".to_string()
+                } else {
+                    format!("prices.tariff.{}", e.key)
+                };
+                err(&key, e.message)
+            })?,
+            "prices.tariff",
+            None,
+        ),
+        (None, Some(section)) => match Tariff::from_yaml(section, false) {
+            Ok(t) => (t, "coordinator electricity_tariff", None),
+            Err(e) => {
+                let sc = section
+                    .get("sc_component_pln_kwh")
+                    .and_then(serde_yaml::Value::as_f64)
+                    .unwrap_or(crate::sources::prices::tariff::DEFAULT_SC_COMPONENT);
+                (
+                    Tariff::market_plus_sc(sc),
+                    "coordinator electricity_tariff (unusable: market + SC only)",
+                    Some(format!(
+                        "the coordinator's electricity_tariff.{e}; final prices are market + SC only (set prices.tariff to override)"
+                    )),
+                )
+            }
+        },
+        (None, None) => (
+            Tariff::builtin(crate::sources::prices::tariff::DEFAULT_TARIFF)
+                .expect("the default tariff is built in"),
+            "default",
+            None,
+        ),
+    };
+    Ok(Prices {
+        api_url,
+        api_url_from,
+        value_field,
+        tariff,
+        tariff_from,
+        tariff_warning,
+        today_recheck: secs(
+            "today_recheck_seconds",
+            raw.today_recheck_seconds,
+            defaults::TODAY_RECHECK_S,
+        )?,
+        tomorrow_poll: secs(
+            "tomorrow_poll_seconds",
+            raw.tomorrow_poll_seconds,
+            defaults::TOMORROW_POLL_S,
+        )?,
+        tomorrow_poll_from,
+    })
 }
 
 /// The absolute form of `p`, without `.` components.
@@ -572,6 +765,76 @@ mod tests {
         assert_eq!(c.coordinator.root, absolute(dir.path()).join("coord"));
         assert_eq!(c.coordinator.logs_dir, PathBuf::from("/var/log/x"));
         assert_eq!(c.data_dir, absolute(dir.path()).join("state"));
+    }
+
+    #[test]
+    fn prices_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = parse_in(dir.path(), "").unwrap();
+        assert_eq!(c.prices.api_url, defaults::PRICE_API_URL);
+        assert_eq!(c.prices.value_field, "csdac_pln");
+        assert_eq!(c.prices.tariff.name, "g12");
+        assert!(c.effective_yaml().contains("value_field: csdac_pln"));
+        let c = parse_in(
+            dir.path(),
+            "prices:\n  api_url: http://127.0.0.1:9/api/rce-pln\n  tariff:\n    tariff_type: g11\n    sc_component_pln_kwh: 0.1\n",
+        )
+        .unwrap();
+        assert_eq!(c.prices.value_field, "rce_pln");
+        assert_eq!(c.prices.tariff.name, "g11");
+        assert_eq!(c.prices.tariff.sc_component, 0.1);
+        let cases = [
+            ("prices:\n  api_url: ftp://x\n", "prices.api_url"),
+            ("prices:\n  value_field: 'a b'\n", "prices.value_field"),
+            (
+                "prices:\n  tomorrow_poll_seconds: 0\n",
+                "prices.tomorrow_poll_seconds",
+            ),
+            (
+                "prices:\n  tomorrow_poll_from: '25:00'\n",
+                "prices.tomorrow_poll_from",
+            ),
+            (
+                "prices:\n  tariff:\n    tariff_type: g13s\n",
+                "prices.tariff.distribution_pricing.g13s",
+            ),
+            ("prices:\n  tarif: {}\n", "prices.tarif"),
+        ];
+        for (text, key) in cases {
+            let e = parse_in(dir.path(), text).unwrap_err();
+            assert_eq!(e.key, key, "{text:?}: {e}");
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn prices_follow_the_coordinator_file_unless_overridden() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("master.yaml"),
+            "price_analysis:\n  api_url: http://x/api/rce-pln\nelectricity_tariff:\n  tariff_type: g12as\n  sc_component_pln_kwh: 0.05\n",
+        )
+        .unwrap();
+        let c = parse_in(dir.path(), "coordinator:\n  config: master.yaml\n").unwrap();
+        assert_eq!(c.prices.api_url, "http://x/api/rce-pln");
+        assert_eq!(c.prices.value_field, "rce_pln");
+        assert_eq!(c.prices.tariff.name, "g12as");
+        assert_eq!(c.prices.tariff.sc_component, 0.05);
+        let c = parse_in(
+            dir.path(),
+            "coordinator:\n  config: master.yaml\nprices:\n  api_url: http://y/api/csdac-pln\n",
+        )
+        .unwrap();
+        assert_eq!(c.prices.api_url, "http://y/api/csdac-pln");
+        // An unusable coordinator tariff is not fatal: market + SC, with a warning.
+        std::fs::write(
+            dir.path().join("master.yaml"),
+            "electricity_tariff:\n  tariff_type: g13s\n",
+        )
+        .unwrap();
+        let c = parse_in(dir.path(), "coordinator:\n  config: master.yaml\n").unwrap();
+        assert_eq!(c.prices.tariff.calculation_method(), "market_plus_sc");
+        assert!(c.prices.tariff_warning.is_some());
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub fn table() -> Vec<Route> {
             prefix: false,
             handler: status_route,
         },
+        Route {
+            path: crate::sources::prices::ROUTE,
+            prefix: false,
+            handler: crate::sources::prices::handle,
+        },
     ]
 }
 

@@ -6,6 +6,7 @@
 
 pub mod coordinator;
 pub mod log_dir;
+pub mod prices;
 
 use std::sync::Arc;
 
@@ -29,6 +30,10 @@ pub struct Wiring {
 
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
 pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
+    let p = &config.prices;
+    if let Some(w) = &p.tariff_warning {
+        log::warn!("{w}");
+    }
     let sources: Vec<Box<dyn Source>> = vec![
         Box::new(coordinator::CoordinatorProcess::new(
             &config.coordinator.process_match,
@@ -38,8 +43,21 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
             config.coordinator.logs_dir.clone(),
             config.web.inverter_interval,
         )),
+        Box::new(prices::PriceSource::new(
+            &p.api_url,
+            &p.value_field,
+            config.web.api_timeout,
+            &config.data_dir,
+            p.tariff.clone(),
+            prices::Schedule {
+                interval: config.web.price_interval,
+                today_recheck: p.today_recheck,
+                tomorrow_poll: p.tomorrow_poll,
+                tomorrow_from: p.tomorrow_poll_from,
+            },
+        )),
     ];
-    let renderers: Vec<Box<dyn Renderer>> = vec![status];
+    let renderers: Vec<Box<dyn Renderer>> = vec![status, Box::new(prices::PriceRenderer)];
     Wiring { sources, renderers }
 }
 
@@ -51,6 +69,6 @@ pub fn storage_state(_view: &crate::refresh::StoreView) -> serde_json::Value {
 
 /// The `pricing` object that `/current-state` embeds: the current quarter's final price and
 /// the day's cheapest, from the prices source. `None` while there is no valid price data.
-pub fn current_pricing(_view: &crate::refresh::StoreView) -> Option<serde_json::Value> {
-    None
+pub fn current_pricing(view: &crate::refresh::StoreView) -> Option<serde_json::Value> {
+    prices::current_pricing(view)
 }
