@@ -94,6 +94,8 @@ pub struct PriceData {
     pub label: String,
     pub tomorrow_date: NaiveDate,
     pub tomorrow: Tomorrow,
+    /// From when tomorrow is expected (the local poll start on today's date).
+    pub tomorrow_from: DateTime<Utc>,
     /// A fetch that failed during a refresh that otherwise succeeded.
     pub partial_error: Option<String>,
     pub origin: &'static str,
@@ -344,6 +346,7 @@ impl PriceSource {
             label: self.label.clone(),
             tomorrow_date,
             tomorrow,
+            tomorrow_from: self.tomorrow_from(today),
             partial_error,
             origin: self.origin,
         })
@@ -656,6 +659,10 @@ fn tomorrow_status(
     if data.day(tomorrow, now).is_some() {
         return ("published", None);
     }
+    if now < data.tomorrow_from || data.tomorrow_date != tomorrow {
+        // Not expected yet (or the data is from before midnight): nothing failed for it.
+        return ("not_yet_published", None);
+    }
     let error = status.last_error.clone().or_else(|| match &data.tomorrow {
         Tomorrow::Failed { error, .. } if data.tomorrow_date == tomorrow => Some(error.clone()),
         _ => None,
@@ -666,11 +673,18 @@ fn tomorrow_status(
     }
 }
 
-/// The 503 body when there is nothing valid to show for `what`.
-fn unavailable(view: &StoreView, status: Option<&SourceStatus>, why: String) -> Body {
+/// The 503 body when there is nothing valid to show: `why` is the summary, `reason` the
+/// cause when no fetch error explains it.
+fn unavailable(
+    view: &StoreView,
+    status: Option<&SourceStatus>,
+    why: String,
+    reason: Option<String>,
+) -> Body {
     let next_in = status.and_then(|s| view.next_refresh_in(s));
     let reason = status
         .and_then(|s| s.last_error.clone())
+        .or(reason)
         .unwrap_or_else(|| "prices have not been fetched yet (first attempt in progress)".into());
     Body::error(
         503,
@@ -719,7 +733,7 @@ impl Renderer for PriceRenderer {
         let status = view.get(PRICES);
         let Some((status, data)) = status.and_then(|s| s.data::<PriceData>().map(|d| (s, d)))
         else {
-            let body = unavailable(view, status, "no price data available".into());
+            let body = unavailable(view, status, "no price data available".into(), None);
             return keys.into_iter().map(|(_, k)| (k, body.clone())).collect();
         };
         keys.into_iter()
@@ -735,10 +749,19 @@ fn render_prices(view: &StoreView, status: &SourceStatus, data: &PriceData, whic
     let today_day = data.day(today, now);
     let tomorrow_day = data.day(tomorrow, now);
     if today_day.is_none() && which != "tomorrow" {
+        let expired = data.days.iter().any(|d| d.business_date == today);
+        let reason = if expired {
+            format!(
+                "the prices for {today} were fetched more than 24 h ago and are no longer served"
+            )
+        } else {
+            format!("PSE has not published prices for {today} yet")
+        };
         return unavailable(
             view,
             Some(status),
             format!("no valid prices for today ({today})"),
+            Some(reason),
         );
     }
     let today_rows = rows(today_day, &data.tariff);
@@ -847,5 +870,202 @@ pub fn handle(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
     match snap.get(&key) {
         Some(b) => Reply::Shared(Arc::clone(b)),
         None => crate::http::routes::not_ready(&key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn day(date: &str, fetched: &str) -> DayPrices {
+        let d: NaiveDate = date.parse().unwrap();
+        let start = clock::day_start(d);
+        let n = parse::quarters_in_day(d);
+        DayPrices {
+            business_date: d,
+            fetched_at: at(fetched),
+            source_url: "http://pse/api/csdac-pln".into(),
+            value_field: "csdac_pln".into(),
+            hourly_legacy: false,
+            quarters: (0..n)
+                .map(|i| {
+                    let s = start + chrono::Duration::minutes(15 * i as i64);
+                    let e = s + chrono::Duration::minutes(15);
+                    Quarter {
+                        start: s,
+                        end: e,
+                        period: parse::local_period(s, e),
+                        market_pln_mwh: 400.0 + i as f64,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn source() -> PriceSource {
+        PriceSource::new(
+            "http://127.0.0.1:9/api/csdac-pln",
+            "csdac_pln",
+            Duration::from_secs(1),
+            std::path::Path::new("/nonexistent"),
+            Tariff::builtin("g12").unwrap(),
+            Schedule {
+                interval: Duration::from_secs(300),
+                today_recheck: Duration::from_secs(4 * 3600),
+                tomorrow_poll: Duration::from_secs(600),
+                tomorrow_from: NaiveTime::from_hms_opt(13, 30, 0).unwrap(),
+            },
+        )
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn calendar_of_fetches() {
+        let mut s = source();
+        let today = date("2026-11-20");
+        let tomorrow = date("2026-11-21");
+        // Nothing known: today is due at once.
+        assert_eq!(s.today_due_at(today), DateTime::<Utc>::MIN_UTC);
+        s.days
+            .insert(today, day("2026-11-20", "2026-11-20T08:00:00Z"));
+        s.checked.insert(today, at("2026-11-20T08:00:00Z"));
+        // Re-checked 4 h later; tomorrow from 13:30 local (12:30 UTC).
+        assert_eq!(s.today_due_at(today), at("2026-11-20T12:00:00Z"));
+        assert_eq!(
+            s.tomorrow_due_at(today, tomorrow),
+            Some(at("2026-11-20T12:30:00Z"))
+        );
+        s.plan(at("2026-11-20T09:00:00Z"));
+        assert_eq!(s.next_wake, Duration::from_secs(300));
+        s.plan(at("2026-11-20T11:58:00Z"));
+        assert_eq!(s.next_wake, Duration::from_secs(120));
+        // Not published at 12:31: polled again 10 minutes later.
+        s.checked.insert(tomorrow, at("2026-11-20T12:31:00Z"));
+        assert_eq!(
+            s.tomorrow_due_at(today, tomorrow),
+            Some(at("2026-11-20T12:41:00Z"))
+        );
+        // A failure pushes the next attempt back.
+        s.retry_at.insert(tomorrow, at("2026-11-20T12:50:00Z"));
+        assert_eq!(
+            s.tomorrow_due_at(today, tomorrow),
+            Some(at("2026-11-20T12:50:00Z"))
+        );
+        // Published: never again.
+        s.days
+            .insert(tomorrow, day("2026-11-21", "2026-11-20T12:41:00Z"));
+        s.checked.insert(tomorrow, at("2026-11-20T12:41:00Z"));
+        assert_eq!(s.tomorrow_due_at(today, tomorrow), None);
+        // The wake-up before midnight lands just after it.
+        s.checked.insert(today, at("2026-11-20T20:00:00Z"));
+        s.plan(at("2026-11-20T22:58:00Z"));
+        assert_eq!(s.next_wake, Duration::from_secs(121));
+        // After midnight tomorrow is today, without a fetch until the first re-check at 04:00.
+        let now = at("2026-11-20T23:00:30Z");
+        s.prune(now);
+        assert_eq!(s.days.len(), 1);
+        assert_eq!(s.today_due_at(tomorrow), at("2026-11-21T03:00:00Z"));
+    }
+
+    fn view_with<'a>(statuses: &'a [SourceStatus], now: &str) -> StoreView<'a> {
+        StoreView {
+            sources: statuses,
+            now: at(now),
+            now_instant: Instant::now(),
+        }
+    }
+
+    fn status_with(data: PriceData) -> SourceStatus {
+        SourceStatus {
+            name: PRICES,
+            interval: Duration::from_secs(300),
+            stale_after: VALID_FOR / 2,
+            last_success: None,
+            last_attempt: None,
+            last_error: None,
+            last_error_at: None,
+            consecutive_failures: 0,
+            observed_at: None,
+            origin: Some("network"),
+            next_due: Some(Instant::now() + Duration::from_secs(60)),
+            in_flight_since: None,
+            last_duration: None,
+            version: 1,
+            data: Some(Arc::new(data)),
+        }
+    }
+
+    fn data(days: Vec<DayPrices>) -> PriceData {
+        PriceData {
+            days,
+            tariff: Arc::new(Tariff::builtin("g12").unwrap()),
+            label: label_for("http://pse/api/csdac-pln"),
+            tomorrow_date: date("2026-11-21"),
+            tomorrow: Tomorrow::Published,
+            tomorrow_from: at("2026-11-20T12:30:00Z"),
+            partial_error: None,
+            origin: "network",
+        }
+    }
+
+    fn body_of(bodies: &[(String, Body)], key: &str) -> (u16, Value) {
+        let b = &bodies.iter().find(|(k, _)| k == key).unwrap().1;
+        (b.status, serde_json::from_slice(&b.bytes).unwrap())
+    }
+
+    #[test]
+    fn at_midnight_tomorrow_becomes_today() {
+        let statuses = [status_with(data(vec![
+            day("2026-11-20", "2026-11-20T08:00:00Z"),
+            day("2026-11-21", "2026-11-20T12:41:00Z"),
+        ]))];
+        // 00:30 local on the 21st.
+        let view = view_with(&statuses, "2026-11-20T23:30:00Z");
+        let bodies = PriceRenderer.render(&view);
+        let (code, v) = body_of(&bodies, "/prices");
+        assert_eq!(code, 200);
+        assert_eq!(v["business_date"], "2026-11-21");
+        assert_eq!(v["current"]["period"], "00:30 - 00:45");
+        assert_eq!(v["tomorrow_business_date"], "2026-11-22");
+        assert_eq!(v["tomorrow_status"], "not_yet_published");
+        assert_eq!(v["quarters"]["tomorrow"], json!([]));
+        // Yesterday is never served as today.
+        let p = current_pricing(&view).unwrap();
+        assert_eq!(p["current_quarter"], "00:30 - 00:45");
+        assert_eq!(p["tariff_zone"], "off_peak");
+        // 400 + 2 quarters = 402 PLN/MWh at night in g12.
+        assert_eq!(
+            p["current_price_pln_kwh"],
+            json!(round4(0.402 + 0.0892 + 0.0749))
+        );
+    }
+
+    #[test]
+    fn nothing_valid_is_a_503_with_the_reason() {
+        // Fetched more than 24 h before: not served.
+        let statuses = [status_with(data(vec![day(
+            "2026-11-20",
+            "2026-11-19T08:00:00Z",
+        )]))];
+        let view = view_with(&statuses, "2026-11-20T09:00:00Z");
+        let bodies = PriceRenderer.render(&view);
+        let (code, v) = body_of(&bodies, "/prices");
+        assert_eq!(code, 503);
+        assert!(
+            v["reason"].as_str().unwrap().contains("more than 24 h"),
+            "{v}"
+        );
+        assert!(v["next_attempt"].is_string());
+        assert!(current_pricing(&view).is_none());
+        let (code, _) = body_of(&bodies, "/prices?day=tomorrow");
+        assert_eq!(code, 200);
     }
 }
