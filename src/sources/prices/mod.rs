@@ -278,6 +278,11 @@ impl PriceSource {
                         Ok(false)
                     }
                     DayAnswer::Published(quarters) => {
+                        log::info!(
+                            "fetched {} quarters for {date} from {}",
+                            quarters.len(),
+                            self.client.url()
+                        );
                         let expected = parse::quarters_in_day(date);
                         if quarters.len() != expected {
                             log::warn!(

@@ -138,18 +138,7 @@ impl PseClient {
             nulls += page.null_rows;
             match page.next_link {
                 None => break,
-                Some(next) => {
-                    if origin(&next) != origin(&self.url) {
-                        return Err(FetchError::Paging {
-                            url: url.clone(),
-                            message: format!(
-                                "nextLink {next:?} leaves {}; not followed",
-                                origin(&self.url)
-                            ),
-                        });
-                    }
-                    url = next;
-                }
+                Some(next) => url = self.next_url(&url, &next)?,
             }
         }
         if rows.is_empty() {
@@ -206,6 +195,38 @@ impl PseClient {
     }
 }
 
+impl PseClient {
+    /// The URL of the next page: a relative link, or an absolute one on the configured host,
+    /// is requested from the configured origin; any other host is refused.
+    fn next_url(&self, current: &str, next: &str) -> Result<String, FetchError> {
+        let base = origin(&self.url);
+        if next.starts_with('/') {
+            return Ok(format!("{base}{next}"));
+        }
+        if host(next) != host(&self.url) || !next.contains("://") {
+            return Err(FetchError::Paging {
+                url: current.to_string(),
+                message: format!("nextLink {next:?} leaves {base}; not followed"),
+            });
+        }
+        let rest = next.split_once("://").map(|(_, r)| r).unwrap_or(next);
+        let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
+        Ok(format!("{base}{path}"))
+    }
+}
+
+/// The host name of a URL, without port, lower-cased.
+fn host(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or("");
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    authority
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 /// `scheme://host[:port]` of a URL (lower-cased), for the same-origin check.
 fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
@@ -237,5 +258,24 @@ mod tests {
             "http://127.0.0.1:99"
         );
         assert_ne!(origin("http://evil/api"), origin("http://127.0.0.1:99/api"));
+        let c = PseClient::new(
+            "https://api.raporty.pse.pl/api/csdac-pln",
+            "csdac_pln",
+            Duration::from_secs(1),
+        );
+        let cur = "https://api.raporty.pse.pl/api/csdac-pln?x";
+        assert_eq!(
+            c.next_url(cur, "/api/csdac-pln?$after=100").unwrap(),
+            "https://api.raporty.pse.pl/api/csdac-pln?$after=100"
+        );
+        assert_eq!(
+            c.next_url(cur, "http://api.raporty.pse.pl:80/api/csdac-pln?$after=100")
+                .unwrap(),
+            "https://api.raporty.pse.pl/api/csdac-pln?$after=100"
+        );
+        assert!(c
+            .next_url(cur, "https://elsewhere.example/api?$after=1")
+            .is_err());
+        assert!(c.next_url(cur, "api/csdac-pln?$after=1").is_err());
     }
 }
