@@ -461,7 +461,7 @@ fn a_silent_pse_delays_nobody_and_shutdown_stays_prompt() {
             .is_some_and(|n| n >= 2)
     });
     assert!(
-        s["sources"]["coordinator"]["age_s"].as_u64().unwrap() <= 2,
+        s["sources"]["coordinator"]["age_s"].as_u64().unwrap() <= 3,
         "{s}"
     );
     assert!(s["sources"]["logs"]["age_s"].as_u64().is_some(), "{s}");
@@ -503,6 +503,22 @@ fn restart_with_pse_down_serves_the_disk_cache() {
         s["sources"]["prices"]["age_s"].as_u64().unwrap() >= 3500,
         "{s}"
     );
+    drop(d);
+
+    // With PSE silent and tomorrow due (14:40 local), the disk copy is still served at once.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!("http://{}/api/csdac-pln", listener.local_addr().unwrap());
+    let d = env.start_with_env(
+        "  price_refresh_interval_seconds: 1\n  api_timeout_seconds: 30\n",
+        &prices_yaml(&silent),
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-11-20T13:40:00Z")],
+    );
+    let t0 = Instant::now();
+    let v = wait_prices(&d, "/prices", |v| v["quarters"]["today"].is_array());
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert_eq!(v["origin"], "disk_cache");
+    assert_eq!(v["current"]["period"], "14:30 - 14:45");
+    drop(listener);
 }
 
 fn write_cache(env: &TestEnv, days: Value) {

@@ -394,6 +394,12 @@ impl Source for PriceSource {
         if !self.started {
             self.started = true;
             self.load_disk(now);
+            self.prune(now);
+            if !self.days.is_empty() {
+                // Serve the disk copy at once; PSE is asked on the next run, right after.
+                self.plan(now);
+                return Ok(self.data(now, None));
+            }
         }
         self.prune(now);
         let today = clock::local_date(now);
