@@ -261,13 +261,12 @@ impl PriceSource {
         Some(from.max(polled).max(retry))
     }
 
-    fn fetch(
-        &mut self,
-        date: NaiveDate,
-        now: DateTime<Utc>,
-        ctx: &RefreshContext,
-    ) -> Result<bool, String> {
-        match self.client.fetch_day(date, ctx) {
+    /// Asks PSE for `date`; true when new quarters arrived. Times are taken when the answer
+    /// is complete, so a slow answer does not look older than it is.
+    fn fetch(&mut self, date: NaiveDate, ctx: &RefreshContext) -> Result<bool, String> {
+        let result = self.client.fetch_day(date, ctx);
+        let now = clock::now();
+        match result {
             Ok(answer) => {
                 self.origin = "network";
                 self.checked.insert(date, now);
@@ -408,7 +407,7 @@ impl Source for PriceSource {
         let mut error: Option<String> = None;
 
         if self.today_due_at(today) <= now {
-            match self.fetch(today, now, ctx) {
+            match self.fetch(today, ctx) {
                 Ok(c) => changed |= c,
                 Err(e) => error = Some(e),
             }
@@ -416,7 +415,7 @@ impl Source for PriceSource {
         if error.is_none() && !ctx.stopping() {
             if let Some(due) = self.tomorrow_due_at(today, tomorrow) {
                 if due <= now {
-                    match self.fetch(tomorrow, now, ctx) {
+                    match self.fetch(tomorrow, ctx) {
                         Ok(true) => {
                             changed = true;
                             self.tomorrow = (tomorrow, Tomorrow::Published);
@@ -447,7 +446,7 @@ impl Source for PriceSource {
         } else {
             0
         };
-        self.plan(now);
+        self.plan(clock::now());
         if self.days.is_empty() {
             return Err(SourceError::new(error.unwrap_or_else(|| {
                 format!("PSE has not published prices for {today} yet")
