@@ -447,13 +447,11 @@ impl Config {
             },
             "prices": {
                 "api_url": self.prices.api_url,
-                "api_url_from": self.prices.api_url_from,
                 "value_field": self.prices.value_field,
                 "today_recheck_seconds": self.prices.today_recheck.as_secs(),
                 "tomorrow_poll_seconds": self.prices.tomorrow_poll.as_secs(),
                 "tomorrow_poll_from": self.prices.tomorrow_poll_from.format("%H:%M").to_string(),
-                "tariff": self.prices.tariff.to_json(),
-                "tariff_from": self.prices.tariff_from,
+                "tariff": self.prices.tariff.to_config(),
             },
             "data_dir": p(&self.data_dir),
             "log_level": self.log_level.to_string().to_lowercase(),
@@ -775,6 +773,10 @@ mod tests {
         assert_eq!(c.prices.value_field, "csdac_pln");
         assert_eq!(c.prices.tariff.name, "g12");
         assert!(c.effective_yaml().contains("value_field: csdac_pln"));
+        // The effective configuration reads back to the same price settings.
+        let again = parse_in(dir.path(), &c.effective_yaml()).unwrap();
+        assert_eq!(again.prices.tariff, c.prices.tariff);
+        assert_eq!(again.prices.api_url, c.prices.api_url);
         let c = parse_in(
             dir.path(),
             "prices:\n  api_url: http://127.0.0.1:9/api/rce-pln\n  tariff:\n    tariff_type: g11\n    sc_component_pln_kwh: 0.1\n",

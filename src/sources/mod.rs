@@ -31,6 +31,14 @@ pub struct Wiring {
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
 pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
     let p = &config.prices;
+    log::info!(
+        "prices from {} ({}), field {}; tariff {} ({})",
+        p.api_url,
+        p.api_url_from,
+        p.value_field,
+        p.tariff.name,
+        p.tariff_from
+    );
     if let Some(w) = &p.tariff_warning {
         log::warn!("{w}");
     }

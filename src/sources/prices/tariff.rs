@@ -263,7 +263,23 @@ impl Tariff {
         }
     }
 
-    /// A description for `/prices` and `--print-config`.
+    /// This tariff as a `prices.tariff` section (the coordinator's `electricity_tariff`
+    /// shape), for the effective configuration. `None` for market + SC, which no section
+    /// expresses.
+    pub fn to_config(&self) -> Option<serde_json::Value> {
+        if self.pricing == Pricing::MarketPlusSc {
+            return None;
+        }
+        let mut table = serde_json::Map::new();
+        table.insert(self.name.clone(), self.to_json()["distribution"].clone());
+        Some(json!({
+            "tariff_type": self.name,
+            "sc_component_pln_kwh": self.sc_component,
+            "distribution_pricing": table,
+        }))
+    }
+
+    /// A description for `/prices`.
     pub fn to_json(&self) -> serde_json::Value {
         let table = match &self.pricing {
             Pricing::Static { price } => json!({"type": "static", "price": price}),
