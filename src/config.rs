@@ -72,6 +72,7 @@ pub struct RawWebServer {
     pub coordinator_pid_check_interval_seconds: Option<i64>,
     pub cache_staleness_threshold_seconds: Option<i64>,
     pub api_timeout_seconds: Option<i64>,
+    pub dashboard_poll_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +126,8 @@ pub struct WebServer {
     pub pid_interval: Duration,
     pub staleness_threshold: Duration,
     pub api_timeout: Duration,
+    /// How often the page polls `/api/dashboard`.
+    pub dashboard_poll: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +181,7 @@ pub mod defaults {
     pub const PID_INTERVAL_S: u64 = 60;
     pub const STALENESS_S: u64 = 300;
     pub const API_TIMEOUT_S: u64 = 10;
+    pub const DASHBOARD_POLL_S: u64 = 5;
     pub const ROOT: &str = ".";
     pub const DATABASE: &str = "data/goodwe_energy.db";
     pub const LOGS_DIR: &str = "logs";
@@ -321,6 +325,11 @@ impl Config {
                 w.api_timeout_seconds,
                 defaults::API_TIMEOUT_S,
             )?,
+            dashboard_poll: secs(
+                "dashboard_poll_seconds",
+                w.dashboard_poll_seconds,
+                defaults::DASHBOARD_POLL_S,
+            )?,
         };
 
         let c = &raw.coordinator;
@@ -346,7 +355,7 @@ impl Config {
             if p.is_absolute() {
                 p.to_path_buf()
             } else {
-                root.join(p)
+                absolute(&root.join(p))
             }
         };
         let database = match (
@@ -437,6 +446,7 @@ impl Config {
                 "coordinator_pid_check_interval_seconds": w.pid_interval.as_secs(),
                 "cache_staleness_threshold_seconds": w.staleness_threshold.as_secs(),
                 "api_timeout_seconds": w.api_timeout.as_secs(),
+                "dashboard_poll_seconds": w.dashboard_poll.as_secs(),
             },
             "coordinator": {
                 "root": p(&c.root),
@@ -604,12 +614,23 @@ fn prices_from_raw(
     })
 }
 
-/// The absolute form of `p`, without `.` components.
+/// The absolute form of `p`, with `.` and `..` resolved lexically (as the shell's `cd -L`).
 fn absolute(p: &Path) -> PathBuf {
+    use std::path::Component;
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    abs.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Turns a YAML/serde error into a ConfigError whose key is the dotted path, when the

@@ -2,8 +2,8 @@
 //!
 //! Order at start: logger, signal handlers (before any other thread), listener, refresh
 //! thread (first snapshot published before it returns), HTTP workers, `READY=1`, self-check.
-//! Order at stop: refresh thread asked to stop, HTTP stops accepting and answers what is in
-//! flight, both joined with deadlines; the exit code is 0 after a signal, 1 after a fatal
+//! Order at stop: HTTP answers what is in flight (drained until quiet, bounded), then the
+//! refresh thread is stopped; both are joined with deadlines; the exit code is 0 after a signal, 1 after a fatal
 //! event. A second SIGTERM/SIGINT exits at once.
 
 use std::net::SocketAddr;
@@ -87,6 +87,7 @@ pub fn run(config: Config) -> i32 {
     let refresh = match refresh::spawn(
         wiring.sources,
         wiring.renderers,
+        wiring.composers,
         Arc::clone(&cell),
         Arc::clone(&heartbeat),
     ) {
@@ -145,7 +146,8 @@ pub fn run(config: Config) -> i32 {
         Err(_) => cli::EXIT_FAILURE,
     };
     systemd::notify("STOPPING=1");
-    refresh.request_stop();
+    // HTTP first, so that requests sent before the signal are answered from a live cache;
+    // the refresh thread then stops at once (shutdown is the first arm of its select).
     server.stop(HTTP_DRAIN);
     if !refresh.join(REFRESH_STOP) {
         log::warn!("the refresh thread did not stop in time; exiting anyway");

@@ -17,3 +17,4 @@ pub mod snapshot;
 pub mod sources;
 pub mod status;
 pub mod systemd;
+pub mod web;

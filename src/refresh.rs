@@ -249,6 +249,17 @@ pub trait Renderer: Send {
     fn render(&self, view: &StoreView) -> Vec<(String, Body)>;
 }
 
+/// Builds bodies out of other bodies (e.g. `/api/dashboard` out of `/prices`, `/metrics`,
+/// ...), after every renderer ran. Runs on the refresh thread, only when the ETags of its
+/// inputs (or its time key) changed.
+pub trait Composer: Send {
+    /// The route keys this composer reads (they may depend on the date).
+    fn inputs(&self, view: &StoreView) -> Vec<String>;
+    /// The bodies it builds from `bodies` (every body the renderers produced).
+    fn compose(&self, bodies: &HashMap<String, Arc<Body>>, view: &StoreView)
+        -> Vec<(String, Body)>;
+}
+
 /// Proof of life of the refresh thread, readable without a lock.
 #[derive(Debug)]
 pub struct Heartbeat {
@@ -314,6 +325,12 @@ struct RendererSlot {
     bodies: Vec<(String, Arc<Body>)>,
 }
 
+struct ComposerSlot {
+    composer: Box<dyn Composer>,
+    signature: Option<u64>,
+    bodies: Vec<(String, Arc<Body>)>,
+}
+
 /// The running refresh thread.
 pub struct RefreshHandle {
     pub heartbeat: Arc<Heartbeat>,
@@ -346,6 +363,7 @@ impl RefreshHandle {
 pub fn spawn(
     sources: Vec<Box<dyn Source>>,
     renderers: Vec<Box<dyn Renderer>>,
+    composers: Vec<Box<dyn Composer>>,
     cell: Arc<SnapshotCell>,
     heartbeat: Arc<Heartbeat>,
 ) -> std::io::Result<RefreshHandle> {
@@ -378,6 +396,14 @@ pub fn spawn(
             .into_iter()
             .map(|renderer| RendererSlot {
                 renderer,
+                signature: None,
+                bodies: Vec::new(),
+            })
+            .collect(),
+        composers: composers
+            .into_iter()
+            .map(|composer| ComposerSlot {
+                composer,
                 signature: None,
                 bodies: Vec::new(),
             })
@@ -445,6 +471,7 @@ struct Scheduler {
     statuses: Vec<SourceStatus>,
     lanes: Vec<Lane>,
     renderers: Vec<RendererSlot>,
+    composers: Vec<ComposerSlot>,
     cell: Arc<SnapshotCell>,
     heartbeat: Arc<Heartbeat>,
     generation: u64,
@@ -562,6 +589,28 @@ impl Scheduler {
                 bodies.insert(k.clone(), Arc::clone(b));
             }
         }
+        for slot in &mut self.composers {
+            let mut h = DefaultHasher::new();
+            for key in slot.composer.inputs(&view) {
+                key.hash(&mut h);
+                bodies.get(&key).map(|b| b.etag.as_str()).hash(&mut h);
+            }
+            let sig = h.finish();
+            if slot.signature != Some(sig) {
+                slot.bodies = slot
+                    .composer
+                    .compose(&bodies, &view)
+                    .into_iter()
+                    .map(|(k, b)| (k, Arc::new(b)))
+                    .collect();
+                slot.signature = Some(sig);
+            }
+        }
+        for slot in &self.composers {
+            for (k, b) in &slot.bodies {
+                bodies.insert(k.clone(), Arc::clone(b));
+            }
+        }
         self.generation += 1;
         self.cell.store(Snapshot {
             built_at: Some(view.now),
@@ -614,4 +663,216 @@ fn signature(renderer: &dyn Renderer, view: &StoreView) -> u64 {
     }
     renderer.time_key(view).hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A source that counts its runs, optionally fails or sleeps.
+    struct Counting {
+        name: &'static str,
+        interval: Duration,
+        runs: Arc<AtomicUsize>,
+        fail: bool,
+        sleep: Duration,
+    }
+
+    impl Source for Counting {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn interval(&self) -> Duration {
+            self.interval
+        }
+        fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
+            let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+            let until = Instant::now() + self.sleep;
+            while Instant::now() < until && !ctx.stopping() {
+                thread::sleep(Duration::from_millis(5));
+            }
+            if self.fail {
+                Err(SourceError::new(format!("{} failed on run {n}", self.name)))
+            } else {
+                Ok(Refreshed::new(n))
+            }
+        }
+    }
+
+    fn counting(
+        name: &'static str,
+        ms: u64,
+        fail: bool,
+        sleep_ms: u64,
+    ) -> (Box<dyn Source>, Arc<AtomicUsize>) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let src = Counting {
+            name,
+            interval: Duration::from_millis(ms),
+            runs: Arc::clone(&runs),
+            fail,
+            sleep: Duration::from_millis(sleep_ms),
+        };
+        (Box::new(src), runs)
+    }
+
+    /// Renders one body per source holding its run count, so tests can read the snapshot.
+    struct Echo;
+    impl Renderer for Echo {
+        fn inputs(&self) -> &'static [&'static str] {
+            &["a", "b", "slow", "bad"]
+        }
+        fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+            view.sources
+                .iter()
+                .map(|s| {
+                    let n = s.data::<usize>().copied();
+                    (
+                        format!("/{}", s.name),
+                        Body::json(200, &serde_json::json!({"runs": n, "error": s.last_error})),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    fn start(sources: Vec<Box<dyn Source>>) -> (RefreshHandle, Arc<SnapshotCell>) {
+        let cell = Arc::new(SnapshotCell::default());
+        let hb = Arc::new(Heartbeat::new(Duration::from_secs(5)));
+        let handle = spawn(sources, vec![Box::new(Echo)], vec![], Arc::clone(&cell), hb).unwrap();
+        (handle, cell)
+    }
+
+    fn body(cell: &SnapshotCell, key: &str) -> serde_json::Value {
+        serde_json::from_slice(&cell.load().get(key).unwrap().bytes).unwrap()
+    }
+
+    #[test]
+    fn intervals_are_honoured() {
+        let (a, runs_a) = counting("a", 100, false, 0);
+        let (b, runs_b) = counting("b", 250, false, 0);
+        let (h, cell) = start(vec![a, b]);
+        thread::sleep(Duration::from_millis(1030));
+        let (na, nb) = (runs_a.load(Ordering::SeqCst), runs_b.load(Ordering::SeqCst));
+        assert!(h.join(Duration::from_secs(1)));
+        // First run at once, then every interval: a ≈ 11, b ≈ 5.
+        assert!((9..=12).contains(&na), "a ran {na} times");
+        assert!((4..=6).contains(&nb), "b ran {nb} times");
+        assert!(body(&cell, "/a")["runs"].as_u64().unwrap() >= 9);
+    }
+
+    #[test]
+    fn a_failing_source_does_not_starve_others_and_keeps_last_data() {
+        let (bad, runs_bad) = counting("bad", 20, true, 0);
+        let (a, runs_a) = counting("a", 100, false, 0);
+        let (h, cell) = start(vec![bad, a]);
+        thread::sleep(Duration::from_millis(750));
+        assert!(h.join(Duration::from_secs(1)));
+        let na = runs_a.load(Ordering::SeqCst);
+        assert!(
+            (6..=9).contains(&na),
+            "a ran {na} times next to a failing source"
+        );
+        // Back-off: the failing source retries, but not faster than its own interval allows.
+        let nbad = runs_bad.load(Ordering::SeqCst);
+        assert!(nbad >= 3, "bad source ran {nbad} times");
+        let v = body(&cell, "/bad");
+        assert!(v["runs"].is_null());
+        assert!(v["error"].as_str().unwrap().contains("bad failed"));
+    }
+
+    #[test]
+    fn a_slow_source_does_not_delay_the_others_and_shutdown_is_prompt() {
+        let (slow, runs_slow) = counting("slow", 50, false, 10_000);
+        let (a, runs_a) = counting("a", 100, false, 0);
+        let (h, _cell) = start(vec![slow, a]);
+        thread::sleep(Duration::from_millis(1030));
+        let na = runs_a.load(Ordering::SeqCst);
+        assert!(
+            (9..=12).contains(&na),
+            "a ran {na} times next to a blocked source"
+        );
+        assert_eq!(
+            runs_slow.load(Ordering::SeqCst),
+            1,
+            "a source in flight must not be started twice"
+        );
+        let t = Instant::now();
+        assert!(h.join(Duration::from_secs(2)));
+        assert!(
+            t.elapsed() < Duration::from_millis(800),
+            "shutdown took {:?}",
+            t.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_panicking_source_is_reported_and_retried() {
+        struct Panics(Arc<AtomicUsize>);
+        impl Source for Panics {
+            fn name(&self) -> &'static str {
+                "a"
+            }
+            fn interval(&self) -> Duration {
+                Duration::from_millis(40)
+            }
+            fn refresh(&mut self, _: &RefreshContext) -> SourceResult {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                panic!("boom")
+            }
+        }
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (h, cell) = start(vec![Box::new(Panics(Arc::clone(&runs)))]);
+        thread::sleep(Duration::from_millis(300));
+        assert!(h.join(Duration::from_secs(1)));
+        assert!(
+            runs.load(Ordering::SeqCst) >= 2,
+            "the lane must survive a panic"
+        );
+        assert!(body(&cell, "/a")["error"]
+            .as_str()
+            .unwrap()
+            .contains("boom"));
+    }
+
+    #[test]
+    fn freshness_thresholds() {
+        let s = Duration::from_secs(10);
+        assert_eq!(Freshness::of(None, s), Freshness::Unavailable);
+        assert_eq!(
+            Freshness::of(Some(Duration::from_secs(10)), s),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            Freshness::of(Some(Duration::from_secs(11)), s),
+            Freshness::Stale
+        );
+        assert_eq!(
+            Freshness::of(Some(Duration::from_secs(21)), s),
+            Freshness::Expired
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let i = Duration::from_secs(60);
+        assert_eq!(backoff(i, 1), Duration::from_secs(15));
+        assert_eq!(backoff(i, 2), Duration::from_secs(30));
+        assert_eq!(backoff(i, 3), Duration::from_secs(60));
+        assert_eq!(backoff(i, 30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn heartbeat_goes_silent_after_stop() {
+        let (a, _) = counting("a", 100, false, 0);
+        let cell = Arc::new(SnapshotCell::default());
+        let hb = Arc::new(Heartbeat::new(Duration::from_millis(300)));
+        let h = spawn(vec![a], vec![], vec![], cell, Arc::clone(&hb)).unwrap();
+        thread::sleep(Duration::from_millis(150));
+        assert!(hb.is_alive());
+        assert!(h.join(Duration::from_secs(1)));
+        assert!(hb.has_finished());
+        assert!(!hb.is_alive());
+    }
 }

@@ -164,6 +164,31 @@ impl Renderer for StatusRenderer {
             "sources": sources,
             "problems": problems(view, coordinator),
         });
+        let dashboard_status = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "started_at": clock::local_rfc3339(self.started_at),
+            "coordinator_running": coordinator.map(|r| r.running),
+            "coordinator": coordinator.map(|r| json!({
+                "running": r.running,
+                "pid": r.pid,
+                "started_at": r.started_at.map(clock::local_rfc3339),
+                "cpu_percent": r.cpu_percent.map(|c| (c * 10.0).round() / 10.0),
+                "rss_bytes": r.rss_bytes,
+            })),
+            "storage": crate::sources::storage_state(view),
+            "health": if all_fresh { "healthy" } else { "degraded" },
+            "sources": view.sources.iter().map(|s| (s.name.to_string(), json!({
+                "state": s.freshness(now),
+                "last_success": s.last_success.map(clock::local_rfc3339),
+                "observed_at": s.observed_at.or(s.last_success).filter(|_| s.data.is_some()).map(clock::local_rfc3339),
+                "stale_after_s": s.stale_after.as_secs(),
+                "origin": s.origin,
+                "last_error": s.last_error,
+                "last_error_at": s.last_error_at.map(clock::local_rfc3339),
+                "consecutive_failures": s.consecutive_failures,
+            }))).collect::<Map<String, Value>>(),
+            "problems": problems(view, coordinator),
+        });
         let health = json!({
             "service": "energy-monitor",
             "status": "healthy",
@@ -173,6 +198,10 @@ impl Renderer for StatusRenderer {
         vec![
             (STATUS.to_string(), Body::json(200, &status)),
             (HEALTH.to_string(), Body::json(200, &health)),
+            (
+                crate::web::DASHBOARD_STATUS.to_string(),
+                Body::json(200, &dashboard_status),
+            ),
         ]
     }
 }

@@ -1,8 +1,11 @@
 //! The daemon core: /health, /status, routing errors, HEAD, shutdown, connections.
 
-use std::time::Duration;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
-use crate::util::{raw_request, TestEnv};
+use crate::util::{raw_request, read_response, TestEnv};
 
 #[test]
 fn health_status_and_routing() {
@@ -74,4 +77,252 @@ fn health_status_and_routing() {
     )
     .unwrap();
     assert!(cond.status == 304 || cond.status == 200, "{}", cond.status);
+}
+
+/// Requests already sent when SIGTERM arrives are all answered; exit 0 within 2 s.
+#[test]
+fn sigterm_answers_requests_in_flight_and_exits_0() {
+    let env = TestEnv::new();
+    let mut d = env.start("  workers: 2\n", "");
+    let mut streams = Vec::new();
+    for _ in 0..24 {
+        let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /status HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        streams.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    d.signal("TERM");
+    for (i, mut s) in streams.into_iter().enumerate() {
+        let r = read_response(&mut s, false).unwrap_or_else(|e| panic!("request {i} lost: {e}"));
+        assert_eq!(r.status, 200, "request {i}");
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&r.body).is_ok(),
+            "request {i}: torn body"
+        );
+    }
+    let (status, took) = d
+        .wait_exit(Duration::from_secs(2))
+        .expect("did not exit within 2 s");
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    assert!(took < Duration::from_secs(2));
+    assert!(d.log().contains("SIGTERM received"));
+}
+
+#[test]
+fn sigint_also_stops_gracefully() {
+    let env = TestEnv::new();
+    let mut d = env.start("", "");
+    d.signal("INT");
+    let (status, _) = d
+        .wait_exit(Duration::from_secs(2))
+        .expect("did not exit within 2 s");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// One keep-alive client gets 200 sequential responses in well under a second (no
+/// Nagle/delayed-ACK stall: TCP_NODELAY is set; the server closes after each response and
+/// the client reconnects, as a keep-alive client must on `Connection: close`).
+#[test]
+fn a_keep_alive_client_gets_200_sequential_responses_fast() {
+    let env = TestEnv::new();
+    let d = env.start("", "");
+    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+    let url = d.url("/status");
+    let start = Instant::now();
+    for _ in 0..200 {
+        let mut r = agent.get(&url).call().unwrap();
+        assert_eq!(r.status(), 200);
+        r.body_mut().read_to_vec().unwrap();
+    }
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(1000),
+        "200 requests took {took:?}"
+    );
+    eprintln!("200 sequential requests: {took:?}");
+}
+
+/// After 7 s idle, with 3 idle keep-alive connections held open by another client, 16 new
+/// connections opened at once each get their response within 1 s.
+#[test]
+fn no_client_is_left_hanging_after_idle_keep_alive_connections() {
+    let env = TestEnv::new();
+    let d = env.start("  workers: 4\n", "");
+    // Three keep-alive connections: one request each, then held open without closing.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_secs(7));
+    let barrier = Arc::new(Barrier::new(16));
+    let addr = d.addr;
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+                s.write_all(b"GET /status HTTP/1.1\r\nHost: t\r\n\r\n")
+                    .unwrap();
+                let r = read_response(&mut s, false);
+                (r.map(|r| r.status).ok(), start.elapsed())
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for (i, (status, took)) in results.iter().enumerate() {
+        assert_eq!(
+            *status,
+            Some(200),
+            "connection {i} got no response within 1 s ({took:?})"
+        );
+        assert!(
+            *took < Duration::from_secs(1),
+            "connection {i} took {took:?}"
+        );
+    }
+    drop(held);
+}
+
+/// A real child process whose command line runs `master_coordinator.py` is found (and
+/// decoys that merely mention the name are not); when it is killed, `coordinator_running`
+/// turns false within one interval.
+#[test]
+fn coordinator_detection_with_a_real_process() {
+    let env = TestEnv::new();
+    let script = env.root().join("master_coordinator.py");
+    std::fs::write(&script, "import time\nwhile True:\n    time.sleep(1)\n").unwrap();
+    // Decoys, started first so that a naive "first match" would pick them.
+    let mut tail = Command::new("tail")
+        .arg("-f")
+        .arg(&script)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut grep = Command::new("python3")
+        .arg("-c")
+        .arg("import os,sys; os.execv('/usr/bin/tail', ['grep', '-f', sys.argv[1]])")
+        .arg(&script)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let d = env.start("  coordinator_pid_check_interval_seconds: 1\n", "");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, v) = d.get_json("/status");
+    assert_eq!(
+        v["coordinator_running"], false,
+        "a decoy was taken for the coordinator: {}",
+        v["coordinator"]
+    );
+
+    let mut coordinator = Command::new("python3").arg(&script).spawn().unwrap();
+    let pid = coordinator.id();
+    let v = d.wait_json("/status", Duration::from_secs(5), |v| {
+        v["coordinator_running"] == true
+    });
+    assert_eq!(v["coordinator_pid"], pid);
+    let c = &v["coordinator"];
+    assert!(c["rss_bytes"].as_u64().unwrap() > 0);
+    assert!(c["uptime_s"].is_number());
+    let v = d.wait_json("/status", Duration::from_secs(5), |v| {
+        v["coordinator"]["cpu_percent"].is_number()
+    });
+    assert!(v["coordinator"]["cpu_percent"].as_f64().unwrap() >= 0.0);
+
+    coordinator.kill().unwrap();
+    coordinator.wait().unwrap();
+    let killed = Instant::now();
+    d.wait_json("/status", Duration::from_millis(2500), |v| {
+        v["coordinator_running"] == false
+    });
+    eprintln!(
+        "coordinator_running turned false {:?} after the kill",
+        killed.elapsed()
+    );
+    let _ = tail.kill();
+    let _ = grep.kill();
+    let _ = tail.wait();
+    let _ = grep.wait();
+}
+
+/// When accepting connections fails for good (here: out of file descriptors), the daemon
+/// exits non-zero instead of lingering, so that systemd restarts it.
+#[test]
+fn a_dead_accept_loop_ends_the_process() {
+    let env = TestEnv::new();
+    let mut d = env.start_wrapped(
+        "",
+        "",
+        &[("WATCHDOG_USEC", "1000000")],
+        &["sh", "-c", "ulimit -n 40 && exec \"$@\"", "sh"],
+    );
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        match std::net::TcpStream::connect(d.addr) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    let result = d.wait_exit(Duration::from_secs(10));
+    drop(held);
+    let (status, _) =
+        result.unwrap_or_else(|| panic!("still running after its accept loop died:\n{}", d.log()));
+    assert_ne!(status.code(), Some(0), "{}", d.log());
+    let log = d.log();
+    assert!(
+        log.contains("accepting connections failed") || log.contains("self-check failed"),
+        "{log}"
+    );
+}
+
+/// A second signal during the graceful stop exits at once (status 1).
+#[test]
+fn a_second_signal_exits_at_once() {
+    let env = TestEnv::new();
+    let mut d = env.start("", "");
+    // Keep the graceful path busy: a client that keeps sending requests keeps the HTTP drain
+    // going (up to its 0.7 s bound).
+    let addr = d.addr;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = raw_request(addr, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    d.signal("TERM");
+    // Standard signals do not queue: wait until the first one was taken.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !d.log().contains("SIGTERM received") {
+        assert!(
+            Instant::now() < deadline,
+            "first SIGTERM not taken:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let second = Instant::now();
+    d.signal("TERM");
+    let result = d.wait_exit(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = busy.join();
+    let (status, _) = result.expect("did not exit");
+    assert_eq!(status.code(), Some(1), "{}", d.log());
+    assert!(
+        !d.log().contains("stopped"),
+        "the second signal should not wait for the graceful stop"
+    );
+    assert!(second.elapsed() < Duration::from_millis(700));
 }

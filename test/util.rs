@@ -54,10 +54,29 @@ impl TestEnv {
     }
 
     pub fn start_with_env(&self, web_extra: &str, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        self.start_wrapped(web_extra, extra, env, &[])
+    }
+
+    /// Like `start_with_env`, with the binary run through `wrapper` (e.g. a shell that sets
+    /// a resource limit and then runs `exec "$@"`).
+    pub fn start_wrapped(
+        &self,
+        web_extra: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Daemon {
         for _ in 0..5 {
             let port = free_port();
             let config = self.write_config(port, web_extra, extra);
-            let mut cmd = Command::new(bin());
+            let mut cmd = match wrapper.split_first() {
+                Some((program, args)) => {
+                    let mut c = Command::new(program);
+                    c.args(args).arg(bin());
+                    c
+                }
+                None => Command::new(bin()),
+            };
             cmd.arg("--config")
                 .arg(&config)
                 .stdin(Stdio::null())

@@ -4,7 +4,8 @@
 //! inherited by every accepted socket on Linux) and hand it to tiny_http. `workers` threads
 //! pull parsed requests from tiny_http's queue; each one clones the current snapshot,
 //! dispatches, and writes the response itself with `Connection: close` (see [`respond`]).
-//! A panicking handler becomes a 500 and the worker lives on. An error from `recv` while
+//! A panicking handler becomes a 500 and the worker lives on. At shutdown the workers drain
+//! until quiet (see [`DRAIN_QUIET`]). An error from `recv` while
 //! not stopping means tiny_http's accept thread has died: the worker reports it as fatal and
 //! the daemon exits non-zero so that systemd restarts it.
 
@@ -45,9 +46,10 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// The running server.
 pub struct HttpServer {
-    server: Arc<tiny_http::Server>,
+    _server: Arc<tiny_http::Server>,
     workers: Vec<JoinHandle<()>>,
     stopping: Arc<AtomicBool>,
+    drain_deadline: Arc<parking_lot::Mutex<Option<Instant>>>,
     pub addr: SocketAddr,
 }
 
@@ -65,6 +67,7 @@ pub fn start(
         .map(Arc::new)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let stopping = Arc::clone(&ctx.stopping);
+    let drain_deadline = Arc::new(parking_lot::Mutex::new(None));
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
         let server = Arc::clone(&server);
@@ -72,29 +75,29 @@ pub fn start(
         let ctx = Arc::clone(&ctx);
         let routes = Arc::clone(&routes);
         let events = events.clone();
+        let drain = Arc::clone(&drain_deadline);
         handles.push(
             thread::Builder::new()
                 .name(format!("http-{i}"))
-                .spawn(move || worker(&server, &cell, &ctx, &routes, &events))?,
+                .spawn(move || worker(&server, &cell, &ctx, &routes, &events, &drain))?,
         );
     }
     Ok(HttpServer {
-        server,
+        _server: server,
         workers: handles,
         stopping,
+        drain_deadline,
         addr,
     })
 }
 
 impl HttpServer {
-    /// Stops accepting work, lets the workers answer what is already queued, and waits for
-    /// them up to `deadline`.
+    /// Stops serving: the workers answer every request that reaches them until no request
+    /// has arrived for [`DRAIN_QUIET`] (at most `deadline` after the stop began), then exit.
     pub fn stop(self, deadline: Duration) {
+        *self.drain_deadline.lock() = Some(Instant::now() + deadline);
         self.stopping.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        let until = Instant::now() + deadline;
+        let until = Instant::now() + deadline + POLL * 2;
         for w in self.workers {
             while !w.is_finished() && Instant::now() < until {
                 thread::sleep(Duration::from_millis(2));
@@ -107,16 +110,43 @@ impl HttpServer {
     }
 }
 
+/// How often an idle worker wakes to look at the stop flag.
+const POLL: Duration = Duration::from_millis(100);
+
+/// During shutdown, a worker leaves once no request has reached it for this long.
+///
+/// Why not `Server::unblock`: tiny_http's task pool can park an accepted connection without
+/// a thread until an earlier connection closes, so a request sent before the signal may be
+/// parsed only after an unblock token was queued. Draining until quiet answers it.
+pub const DRAIN_QUIET: Duration = Duration::from_millis(150);
+
 fn worker(
     server: &tiny_http::Server,
     cell: &SnapshotCell,
     ctx: &HttpContext,
     routes: &[Route],
     events: &Sender<Event>,
+    drain_deadline: &parking_lot::Mutex<Option<Instant>>,
 ) {
+    let mut last_request = Instant::now();
+    let mut stop_seen: Option<Instant> = None;
     loop {
-        match server.recv() {
-            Ok(request) => handle(request, cell, ctx, routes),
+        if stop_seen.is_none() && ctx.stopping.load(Ordering::SeqCst) {
+            stop_seen = Some(Instant::now());
+            last_request = Instant::now();
+        }
+        if stop_seen.is_some() {
+            let past_deadline = drain_deadline.lock().is_some_and(|d| Instant::now() >= d);
+            if past_deadline || last_request.elapsed() >= DRAIN_QUIET {
+                return;
+            }
+        }
+        match server.recv_timeout(POLL.min(DRAIN_QUIET / 3)) {
+            Ok(Some(request)) => {
+                handle(request, cell, ctx, routes);
+                last_request = Instant::now();
+            }
+            Ok(None) => {}
             Err(e) => {
                 if !ctx.stopping.load(Ordering::SeqCst) {
                     let _ = events.send(Event::Fatal(format!("accepting connections failed: {e}")));
@@ -187,6 +217,71 @@ fn write_body(request: tiny_http::Request, body: &Body, head_only: bool, info: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::refresh::Heartbeat;
+    use std::io::{Read, Write};
+
+    fn panics(_: &RequestInfo, _: &crate::snapshot::Snapshot, _: &HttpContext) -> Reply {
+        panic!("handler bug")
+    }
+
+    fn ok(_: &RequestInfo, _: &crate::snapshot::Snapshot, _: &HttpContext) -> Reply {
+        Reply::Owned(Body::json(200, &serde_json::json!({"ok": true})))
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_worker_lives_on() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let ctx = Arc::new(HttpContext {
+            heartbeat: Arc::new(Heartbeat::new(Duration::from_secs(5))),
+            stopping: Arc::new(AtomicBool::new(false)),
+        });
+        let routes = vec![
+            Route {
+                path: "/panic",
+                prefix: false,
+                handler: panics,
+            },
+            Route {
+                path: "/ok",
+                prefix: false,
+                handler: ok,
+            },
+        ];
+        let (events, events_rx) = crossbeam_channel::unbounded();
+        // One worker: if the panic killed it, the next request would never be answered.
+        let server = start(
+            listener,
+            1,
+            Arc::new(SnapshotCell::default()),
+            ctx,
+            Arc::new(routes),
+            events,
+        )
+        .unwrap();
+        let addr = server.addr;
+        for _ in 0..3 {
+            let r = get(addr, "/panic");
+            assert!(r.starts_with("HTTP/1.1 500"), "{r}");
+            assert!(r.contains("\"error\""), "{r}");
+            let r = get(addr, "/ok");
+            assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        }
+        server.stop(Duration::from_secs(1));
+        assert!(events_rx.try_recv().is_err(), "a stop is not a fatal event");
+    }
 
     #[test]
     fn accepted_sockets_inherit_nodelay_and_send_timeout() {

@@ -54,7 +54,7 @@ pub struct Route {
 
 /// Every route served. Later sources add theirs here.
 pub fn table() -> Vec<Route> {
-    vec![
+    let mut routes = vec![
         Route {
             path: status::HEALTH,
             prefix: false,
@@ -70,7 +70,9 @@ pub fn table() -> Vec<Route> {
             prefix: false,
             handler: crate::sources::prices::handle,
         },
-    ]
+    ];
+    routes.extend(crate::web::routes());
+    routes
 }
 
 /// Serves the body stored under the request's path, or a 503 saying it is not built yet.
@@ -135,4 +137,86 @@ pub fn dispatch(routes: &[Route], req: &RequestInfo, snap: &Snapshot, ctx: &Http
         );
     }
     (route.handler)(req, snap, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn info(path: &str, method: &str) -> RequestInfo {
+        RequestInfo {
+            method: method.into(),
+            path: path.into(),
+            query: Query::default(),
+            if_none_match: None,
+        }
+    }
+
+    fn snapshot_with_status() -> Snapshot {
+        let mut s = Snapshot::default();
+        s.bodies.insert(
+            status::STATUS.into(),
+            Arc::new(Body::json(200, &json!({"status": "running"}))),
+        );
+        s
+    }
+
+    fn status_of(reply: Reply) -> u16 {
+        match reply {
+            Reply::Shared(b) => b.status,
+            Reply::Owned(b) => b.status,
+            Reply::Stream(_) => 0,
+        }
+    }
+
+    #[test]
+    fn status_is_503_only_when_the_refresh_thread_is_silent() {
+        let alive = HttpContext {
+            heartbeat: Arc::new(Heartbeat::new(Duration::from_secs(60))),
+            stopping: Arc::new(AtomicBool::new(false)),
+        };
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/status", "GET"), &snap, &alive)),
+            200
+        );
+        let silent = HttpContext {
+            heartbeat: Arc::new(Heartbeat::new(Duration::from_millis(1))),
+            stopping: Arc::new(AtomicBool::new(false)),
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        let reply = dispatch(&table(), &info("/status", "GET"), &snap, &silent);
+        match reply {
+            Reply::Owned(b) => {
+                assert_eq!(b.status, 503);
+                let v: serde_json::Value = serde_json::from_slice(&b.bytes).unwrap();
+                assert_eq!(v["background_worker"]["health"], "failed");
+                assert!(v["error"].as_str().unwrap().contains("no progress"));
+            }
+            _ => panic!("expected an owned 503 body"),
+        }
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        let ctx = HttpContext {
+            heartbeat: Arc::new(Heartbeat::new(Duration::from_secs(60))),
+            stopping: Arc::new(AtomicBool::new(false)),
+        };
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/nope", "GET"), &snap, &ctx)),
+            404
+        );
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/status", "DELETE"), &snap, &ctx)),
+            405
+        );
+        // A known route whose body is not built yet says so, with a 503.
+        assert_eq!(
+            status_of(dispatch(&table(), &info("/health", "GET"), &snap, &ctx)),
+            503
+        );
+    }
 }

@@ -11,7 +11,7 @@ pub mod prices;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::refresh::{Renderer, Source};
+use crate::refresh::{Composer, Renderer, Source};
 
 /// Source names, as they appear under `sources` in `/status`.
 pub mod names {
@@ -26,6 +26,7 @@ pub mod names {
 pub struct Wiring {
     pub sources: Vec<Box<dyn Source>>,
     pub renderers: Vec<Box<dyn Renderer>>,
+    pub composers: Vec<Box<dyn Composer>>,
 }
 
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
@@ -66,7 +67,12 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         )),
     ];
     let renderers: Vec<Box<dyn Renderer>> = vec![status, Box::new(prices::PriceRenderer)];
-    Wiring { sources, renderers }
+    let composers: Vec<Box<dyn Composer>> = vec![Box::new(crate::web::Dashboard::new(config))];
+    Wiring {
+        sources,
+        renderers,
+        composers,
+    }
 }
 
 /// The `storage` object of `/status`: is the coordinator's DB open, and did it hold data at

@@ -565,7 +565,7 @@ fn window_json(w: Option<windows::Window>) -> Value {
             "end": clock::local_rfc3339(w.end),
             "start_utc": clock::utc_rfc3339(w.start),
             "end_utc": clock::utc_rfc3339(w.end),
-            "average_price_pln_kwh": round4(w.average),
+            "average_final_pln_kwh": round4(w.average),
         }),
     }
 }

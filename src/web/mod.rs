@@ -1,0 +1,194 @@
+//! The browser dashboard: the embedded page (`/`, `/app.js`, `/app.css`) and
+//! `/api/dashboard`, everything the first paint needs in one JSON document.
+//!
+//! The page is plain HTML, CSS and JavaScript compiled into the binary (no CDN, no build
+//! step), served with a Content-Security-Policy that allows scripts and styles from this
+//! origin only. `/api/dashboard` is composed by the refresh thread out of the bodies the
+//! other renderers built (status, current state, prices, metrics, decisions, history, month
+//! summary), so it is consistent with them byte for byte; fields that change every second
+//! (ages) are left out so that an unchanged poll is a 304. The page computes ages itself
+//! from the timestamps.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use chrono::Datelike;
+use serde_json::{json, Map, Value};
+
+use crate::clock;
+use crate::config::Config;
+use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
+use crate::refresh::{Composer, StoreView};
+use crate::snapshot::{route_key, Body, Snapshot};
+
+pub const DASHBOARD: &str = "/api/dashboard";
+/// The status part of the dashboard, rendered by the status renderer; not routed.
+pub const DASHBOARD_STATUS: &str = "/internal/dashboard-status";
+
+const INDEX_HTML: &str = include_str!("index.html");
+const APP_JS: &str = include_str!("app.js");
+const APP_CSS: &str = include_str!("app.css");
+
+/// Scripts, styles, images and connections from this origin only; no inline script.
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn asset(content_type: &'static str, text: &str) -> Body {
+    Body::new(200, content_type, text.as_bytes().to_vec())
+        .with_header("Content-Security-Policy", CSP)
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("Referrer-Policy", "no-referrer")
+}
+
+fn static_body(
+    cell: &'static OnceLock<Arc<Body>>,
+    content_type: &'static str,
+    text: &str,
+) -> Reply {
+    Reply::Shared(Arc::clone(
+        cell.get_or_init(|| Arc::new(asset(content_type, text))),
+    ))
+}
+
+fn index(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
+    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
+    static_body(&CELL, "text/html; charset=utf-8", INDEX_HTML)
+}
+
+fn app_js(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
+    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
+    static_body(&CELL, "text/javascript; charset=utf-8", APP_JS)
+}
+
+fn app_css(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
+    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
+    static_body(&CELL, "text/css; charset=utf-8", APP_CSS)
+}
+
+/// The page's routes.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            path: "/",
+            prefix: false,
+            handler: index,
+        },
+        Route {
+            path: "/app.js",
+            prefix: false,
+            handler: app_js,
+        },
+        Route {
+            path: "/app.css",
+            prefix: false,
+            handler: app_css,
+        },
+        Route {
+            path: DASHBOARD,
+            prefix: false,
+            handler: from_snapshot,
+        },
+    ]
+}
+
+/// Keys left out of the embedded parts because they change every second.
+const VOLATILE: &[&str] = &["data_age_s", "cache_age_seconds"];
+
+/// Composes `/api/dashboard`.
+pub struct Dashboard {
+    poll_seconds: u64,
+}
+
+impl Dashboard {
+    pub fn new(config: &Config) -> Dashboard {
+        Dashboard {
+            poll_seconds: config.web.dashboard_poll.as_secs(),
+        }
+    }
+
+    /// (part name, route key) pairs, for the current Warsaw month.
+    fn parts(&self, view: &StoreView) -> Vec<(&'static str, String)> {
+        let today = clock::local_date(view.now);
+        let (y, m) = (today.year(), today.month());
+        let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+        vec![
+            ("status", DASHBOARD_STATUS.to_string()),
+            ("current_state", "/current-state".to_string()),
+            ("prices", "/prices".to_string()),
+            ("metrics", "/metrics".to_string()),
+            (
+                "decisions",
+                route_key("/decisions", &[("time_range", "24h")]),
+            ),
+            ("history", "/historical-data".to_string()),
+            (
+                "month",
+                route_key(
+                    "/monthly-summary",
+                    &[("year", &y.to_string()), ("month", &m.to_string())],
+                ),
+            ),
+            (
+                "comparison",
+                route_key(
+                    "/monthly-comparison",
+                    &[("year", &py.to_string()), ("month", &pm.to_string())],
+                ),
+            ),
+        ]
+    }
+}
+
+impl Composer for Dashboard {
+    fn inputs(&self, view: &StoreView) -> Vec<String> {
+        self.parts(view).into_iter().map(|(_, key)| key).collect()
+    }
+
+    fn compose(
+        &self,
+        bodies: &HashMap<String, Arc<Body>>,
+        view: &StoreView,
+    ) -> Vec<(String, Body)> {
+        let mut doc = Map::new();
+        let mut unavailable = Map::new();
+        for (name, key) in self.parts(view) {
+            let part = bodies.get(&key).and_then(|b| {
+                let value: Value = serde_json::from_slice(&b.bytes).ok()?;
+                Some((b.status, value))
+            });
+            match part {
+                Some((200, mut value)) => {
+                    if let Value::Object(obj) = &mut value {
+                        for k in VOLATILE {
+                            obj.remove(*k);
+                        }
+                    }
+                    doc.insert(name.to_string(), value);
+                }
+                Some((status, value)) => {
+                    let reason = value
+                        .get("error")
+                        .cloned()
+                        .unwrap_or(json!(format!("HTTP {status}")));
+                    unavailable.insert(
+                        name.to_string(),
+                        json!({"status": status, "reason": reason, "detail": value}),
+                    );
+                    doc.insert(name.to_string(), Value::Null);
+                }
+                None => {
+                    unavailable.insert(
+                        name.to_string(),
+                        json!({"status": null, "reason": "not available in this build or not produced yet"}),
+                    );
+                    doc.insert(name.to_string(), Value::Null);
+                }
+            }
+        }
+        doc.insert("unavailable".into(), Value::Object(unavailable));
+        doc.insert("poll_seconds".into(), json!(self.poll_seconds));
+        doc.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+        vec![(DASHBOARD.to_string(), Body::json(200, &Value::Object(doc)))]
+    }
+}
