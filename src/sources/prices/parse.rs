@@ -243,7 +243,9 @@ pub fn place_day(rows: &[RawRow], date: NaiveDate, url: &str) -> Result<Vec<Quar
         let start = if let Some((end, _)) = r.dtime_utc.as_deref().and_then(date_time) {
             Utc.from_utc_datetime(&end) - len
         } else if let Some(((h, m, a), _)) = r.period.as_deref().and_then(period_parts) {
-            let later = a || r.dtime.as_deref().is_some_and(|d| d.contains('a'));
+            // Only the start's own label counts: the first pass's last quarter may end at
+            // `02a:00` while it starts in the first pass.
+            let later = a;
             let local = date
                 .and_hms_opt(h.min(23), m, 0)
                 .ok_or_else(|| fail(format!("row {i}: bad period {:?}", r.period)))?;
@@ -395,6 +397,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn autumn_labels_on_quarter_ends_do_not_move_starts() {
+        let date = NaiveDate::from_ymd_opt(2026, 10, 25).unwrap();
+        let rows = vec![
+            json!({"period": "02:45 - 02a:00", "dtime": "2026-10-25 02a:00", "csdac_pln": 1}),
+            json!({"period": "02a:00 - 02a:15", "dtime": "2026-10-25 02a:15", "csdac_pln": 2}),
+            json!({"period": "02a:45 - 03:00", "dtime": "2026-10-25 03:00", "csdac_pln": 3}),
+        ];
+        let qs = place(rows, date).unwrap();
+        let starts: Vec<String> = qs.iter().map(|q| clock::local_rfc3339(q.start)).collect();
+        assert_eq!(
+            starts,
+            [
+                "2026-10-25T02:45:00+02:00",
+                "2026-10-25T02:00:00+01:00",
+                "2026-10-25T02:45:00+01:00"
+            ]
+        );
+        // Placed by dtime alone, `02a:00` is the later 02:00.
+        let rows = vec![json!({"dtime": "2026-10-25 02a:00", "csdac_pln": 1})];
+        let qs = place(rows, date).unwrap();
+        assert_eq!(
+            clock::local_rfc3339(qs[0].start),
+            "2026-10-25T02:45:00+02:00"
+        );
     }
 
     #[test]
