@@ -281,15 +281,8 @@ impl Config {
                 ))
             }
         };
-        let secs = |key: &str, v: Option<i64>, default: u64| -> Result<Duration, ConfigError> {
-            match v {
-                None => Ok(Duration::from_secs(default)),
-                Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
-                Some(s) => Err(err(
-                    &format!("web_server.{key}"),
-                    format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
-                )),
-            }
+        let secs = |key: &str, v: Option<i64>, default: u64| {
+            seconds(&format!("web_server.{key}"), v, default, &err)
         };
         let web = WebServer {
             host,
@@ -470,6 +463,23 @@ impl Config {
     }
 }
 
+/// A whole number of seconds from 1 to 86400 under `key`, or `default` when absent.
+fn seconds(
+    key: &str,
+    v: Option<i64>,
+    default: u64,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(Duration::from_secs(default)),
+        Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
+        Some(s) => Err(err(
+            key,
+            format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
+        )),
+    }
+}
+
 /// Validates the `prices` section; the coordinator's file supplies the URL and the tariff
 /// unless ours sets them.
 fn prices_from_raw(
@@ -504,15 +514,7 @@ fn prices_from_raw(
             ),
         ));
     }
-    let entity = api_url
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let entity = crate::sources::prices::entity_of(&api_url);
     let value_field = match &raw.value_field {
         Some(v) if !v.trim().is_empty() => v.trim().to_string(),
         Some(_) => {
@@ -535,15 +537,8 @@ fn prices_from_raw(
             ),
         ));
     }
-    let secs = |key: &str, v: Option<i64>, default: u64| -> Result<Duration, ConfigError> {
-        match v {
-            None => Ok(Duration::from_secs(default)),
-            Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
-            Some(s) => Err(err(
-                &format!("prices.{key}"),
-                format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
-            )),
-        }
+    let secs = |key: &str, v: Option<i64>, default: u64| {
+        seconds(&format!("prices.{key}"), v, default, err)
     };
     let from_text = raw
         .tomorrow_poll_from

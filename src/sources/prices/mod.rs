@@ -140,17 +140,20 @@ pub struct PriceSource {
     next_wake: Duration,
 }
 
-/// `PSE API (CSDAC-PLN)` for `.../api/csdac-pln`.
-pub fn label_for(url: &str) -> String {
-    let entity = url
-        .split(['?', '#'])
+/// The PSE entity of an API URL: `csdac-pln` for `.../api/csdac-pln?x=1`.
+pub fn entity_of(url: &str) -> &str {
+    url.split(['?', '#'])
         .next()
         .unwrap_or(url)
         .trim_end_matches('/')
         .rsplit('/')
         .next()
-        .unwrap_or("");
-    format!("PSE API ({})", entity.to_ascii_uppercase())
+        .unwrap_or("")
+}
+
+/// `PSE API (CSDAC-PLN)` for `.../api/csdac-pln`.
+pub fn label_for(url: &str) -> String {
+    format!("PSE API ({})", entity_of(url).to_ascii_uppercase())
 }
 
 impl PriceSource {
