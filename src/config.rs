@@ -56,6 +56,7 @@ pub struct RawConfig {
     pub web_server: RawWebServer,
     pub coordinator: RawCoordinator,
     pub logs: RawLogs,
+    pub prices: RawPrices,
     pub data_dir: Option<String>,
     pub log_level: Option<String>,
 }
@@ -96,6 +97,18 @@ pub struct RawLogs {
     pub journal_refresh_seconds: Option<i64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPrices {
+    pub api_url: Option<String>,
+    pub value_field: Option<String>,
+    pub today_recheck_seconds: Option<i64>,
+    pub tomorrow_poll_seconds: Option<i64>,
+    pub tomorrow_poll_from: Option<String>,
+    /// Same shape as the coordinator's `electricity_tariff` section.
+    pub tariff: Option<serde_yaml::Value>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Validated configuration
 // ---------------------------------------------------------------------------------------
@@ -108,6 +121,7 @@ pub struct Config {
     pub web: WebServer,
     pub coordinator: Coordinator,
     pub logs: Logs,
+    pub prices: Prices,
     /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
     pub data_dir: PathBuf,
     pub log_level: log::LevelFilter,
@@ -168,6 +182,24 @@ pub struct CoordinatorFile {
     pub electricity_tariff: Option<serde_yaml::Value>,
 }
 
+/// The price source's settings.
+#[derive(Debug, Clone)]
+pub struct Prices {
+    pub api_url: String,
+    /// Where `api_url` came from: `prices.api_url`, the coordinator's file, or the default.
+    pub api_url_from: &'static str,
+    /// The field holding the price in each row (`csdac_pln`, `rce_pln`).
+    pub value_field: String,
+    pub tariff: crate::sources::prices::tariff::Tariff,
+    /// Where the tariff came from.
+    pub tariff_from: &'static str,
+    /// Why the coordinator's tariff section could not be used, if it could not.
+    pub tariff_warning: Option<String>,
+    pub today_recheck: Duration,
+    pub tomorrow_poll: Duration,
+    pub tomorrow_poll_from: chrono::NaiveTime,
+}
+
 /// Defaults, in one place; the reference file `config/energy-monitor.yaml` documents them.
 pub mod defaults {
     pub const HOST: &str = "127.0.0.1";
@@ -192,6 +224,10 @@ pub mod defaults {
     pub const LOGS_MAX_DOWNLOADS: usize = 4;
     pub const LOGS_REFRESH_S: u64 = 5;
     pub const JOURNAL_REFRESH_S: u64 = 30;
+    pub const PRICE_API_URL: &str = "https://api.raporty.pse.pl/api/csdac-pln";
+    pub const TODAY_RECHECK_S: u64 = 4 * 3600;
+    pub const TOMORROW_POLL_S: u64 = 600;
+    pub const TOMORROW_POLL_FROM: &str = "13:30";
 }
 
 impl Config {
@@ -281,15 +317,8 @@ impl Config {
                 ))
             }
         };
-        let secs = |key: &str, v: Option<i64>, default: u64| -> Result<Duration, ConfigError> {
-            match v {
-                None => Ok(Duration::from_secs(default)),
-                Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
-                Some(s) => Err(err(
-                    &format!("web_server.{key}"),
-                    format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
-                )),
-            }
+        let secs = |key: &str, v: Option<i64>, default: u64| {
+            seconds(&format!("web_server.{key}"), v, default, &err)
         };
         let web = WebServer {
             host,
@@ -393,6 +422,7 @@ impl Config {
             ));
         }
         let logs = logs_section(&raw.logs, &err)?;
+        let prices = prices_from_raw(&raw.prices, file.as_ref(), &err)?;
 
         let data_dir = resolve(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR));
         let level_text = raw
@@ -427,6 +457,7 @@ impl Config {
                 file,
             },
             logs,
+            prices,
             data_dir,
             log_level,
         })
@@ -477,6 +508,14 @@ impl Config {
                 "max_downloads": self.logs.max_downloads,
                 "refresh_seconds": self.logs.refresh_interval.as_secs(),
                 "journal_refresh_seconds": self.logs.journal_interval.as_secs(),
+            },
+            "prices": {
+                "api_url": self.prices.api_url,
+                "value_field": self.prices.value_field,
+                "today_recheck_seconds": self.prices.today_recheck.as_secs(),
+                "tomorrow_poll_seconds": self.prices.tomorrow_poll.as_secs(),
+                "tomorrow_poll_from": self.prices.tomorrow_poll_from.format("%H:%M").to_string(),
+                "tariff": self.prices.tariff.to_config(),
             },
             "data_dir": p(&self.data_dir),
             "log_level": self.log_level.to_string().to_lowercase(),
@@ -546,6 +585,152 @@ fn logs_section(
             raw.journal_refresh_seconds,
             defaults::JOURNAL_REFRESH_S,
         )?,
+    })
+}
+
+/// A whole number of seconds from 1 to 86400 under `key`, or `default` when absent.
+fn seconds(
+    key: &str,
+    v: Option<i64>,
+    default: u64,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(Duration::from_secs(default)),
+        Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
+        Some(s) => Err(err(
+            key,
+            format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
+        )),
+    }
+}
+
+/// Validates the `prices` section; the coordinator's file supplies the URL and the tariff
+/// unless ours sets them.
+fn prices_from_raw(
+    raw: &RawPrices,
+    coordinator: Option<&CoordinatorFile>,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Prices, ConfigError> {
+    use crate::sources::prices::tariff::Tariff;
+    let (api_url, api_url_from) = match (
+        &raw.api_url,
+        coordinator.and_then(|f| f.price_api_url.as_ref()),
+    ) {
+        (Some(ours), _) => (ours.trim().to_string(), "prices.api_url"),
+        (None, Some(theirs)) => (
+            theirs.trim().to_string(),
+            "coordinator price_analysis.api_url",
+        ),
+        (None, None) => (defaults::PRICE_API_URL.to_string(), "default"),
+    };
+    let key = if api_url_from == "prices.api_url" {
+        "prices.api_url"
+    } else {
+        "coordinator.config"
+    };
+    let scheme_ok = api_url.starts_with("http://") || api_url.starts_with("https://");
+    if !scheme_ok || api_url.contains(char::is_whitespace) || api_url.contains('#') {
+        return Err(err(
+            key,
+            format!(
+                "{api_url:?} is not an http(s) URL; use e.g. {} (or .../api/rce-pln)",
+                defaults::PRICE_API_URL
+            ),
+        ));
+    }
+    let entity = crate::sources::prices::entity_of(&api_url);
+    let value_field = match &raw.value_field {
+        Some(v) if !v.trim().is_empty() => v.trim().to_string(),
+        Some(_) => {
+            return Err(err(
+                "prices.value_field",
+                "is empty; use the row field holding the price, e.g. csdac_pln or rce_pln".into(),
+            ))
+        }
+        None => entity.replace('-', "_"),
+    };
+    if value_field.is_empty()
+        || !value_field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(err(
+            "prices.value_field",
+            format!(
+                "{value_field:?} is not a field name; set prices.value_field to e.g. csdac_pln or rce_pln"
+            ),
+        ));
+    }
+    let secs = |key: &str, v: Option<i64>, default: u64| {
+        seconds(&format!("prices.{key}"), v, default, err)
+    };
+    let from_text = raw
+        .tomorrow_poll_from
+        .clone()
+        .unwrap_or_else(|| defaults::TOMORROW_POLL_FROM.into());
+    let tomorrow_poll_from =
+        chrono::NaiveTime::parse_from_str(from_text.trim(), "%H:%M").map_err(|_| {
+            err(
+                "prices.tomorrow_poll_from",
+                format!("{from_text:?} is not a time; use HH:MM in Europe/Warsaw, e.g. 13:30"),
+            )
+        })?;
+    let theirs = coordinator.and_then(|f| f.electricity_tariff.as_ref());
+    let (tariff, tariff_from, tariff_warning) = match (&raw.tariff, theirs) {
+        (Some(ours), _) => (
+            Tariff::from_yaml(ours, true).map_err(|e| {
+                let key = if e.key.is_empty() {
+                    "prices.tariff".to_string()
+                } else {
+                    format!("prices.tariff.{}", e.key)
+                };
+                err(&key, e.message)
+            })?,
+            "prices.tariff",
+            None,
+        ),
+        (None, Some(section)) => match Tariff::from_yaml(section, false) {
+            Ok(t) => (t, "coordinator electricity_tariff", None),
+            Err(e) => {
+                let sc = section
+                    .get("sc_component_pln_kwh")
+                    .and_then(serde_yaml::Value::as_f64)
+                    .unwrap_or(crate::sources::prices::tariff::DEFAULT_SC_COMPONENT);
+                (
+                    Tariff::market_plus_sc(sc),
+                    "coordinator electricity_tariff (unusable: market + SC only)",
+                    Some(format!(
+                        "the coordinator's electricity_tariff.{e}; final prices are market + SC only (set prices.tariff to override)"
+                    )),
+                )
+            }
+        },
+        (None, None) => (
+            Tariff::builtin(crate::sources::prices::tariff::DEFAULT_TARIFF)
+                .expect("the default tariff is built in"),
+            "default",
+            None,
+        ),
+    };
+    Ok(Prices {
+        api_url,
+        api_url_from,
+        value_field,
+        tariff,
+        tariff_from,
+        tariff_warning,
+        today_recheck: secs(
+            "today_recheck_seconds",
+            raw.today_recheck_seconds,
+            defaults::TODAY_RECHECK_S,
+        )?,
+        tomorrow_poll: secs(
+            "tomorrow_poll_seconds",
+            raw.tomorrow_poll_seconds,
+            defaults::TOMORROW_POLL_S,
+        )?,
+        tomorrow_poll_from,
     })
 }
 
@@ -743,6 +928,80 @@ mod tests {
         assert_eq!(c.coordinator.root, absolute(dir.path()).join("coord"));
         assert_eq!(c.coordinator.logs_dir, PathBuf::from("/var/log/x"));
         assert_eq!(c.data_dir, absolute(dir.path()).join("state"));
+    }
+
+    #[test]
+    fn prices_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = parse_in(dir.path(), "").unwrap();
+        assert_eq!(c.prices.api_url, defaults::PRICE_API_URL);
+        assert_eq!(c.prices.value_field, "csdac_pln");
+        assert_eq!(c.prices.tariff.name, "g12");
+        assert!(c.effective_yaml().contains("value_field: csdac_pln"));
+        // The effective configuration reads back to the same price settings.
+        let again = parse_in(dir.path(), &c.effective_yaml()).unwrap();
+        assert_eq!(again.prices.tariff, c.prices.tariff);
+        assert_eq!(again.prices.api_url, c.prices.api_url);
+        let c = parse_in(
+            dir.path(),
+            "prices:\n  api_url: http://127.0.0.1:9/api/rce-pln\n  tariff:\n    tariff_type: g11\n    sc_component_pln_kwh: 0.1\n",
+        )
+        .unwrap();
+        assert_eq!(c.prices.value_field, "rce_pln");
+        assert_eq!(c.prices.tariff.name, "g11");
+        assert_eq!(c.prices.tariff.sc_component, 0.1);
+        let cases = [
+            ("prices:\n  api_url: ftp://x\n", "prices.api_url"),
+            ("prices:\n  value_field: 'a b'\n", "prices.value_field"),
+            (
+                "prices:\n  tomorrow_poll_seconds: 0\n",
+                "prices.tomorrow_poll_seconds",
+            ),
+            (
+                "prices:\n  tomorrow_poll_from: '25:00'\n",
+                "prices.tomorrow_poll_from",
+            ),
+            (
+                "prices:\n  tariff:\n    tariff_type: g13s\n",
+                "prices.tariff.distribution_pricing.g13s",
+            ),
+            ("prices:\n  tarif: {}\n", "prices.tarif"),
+        ];
+        for (text, key) in cases {
+            let e = parse_in(dir.path(), text).unwrap_err();
+            assert_eq!(e.key, key, "{text:?}: {e}");
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn prices_follow_the_coordinator_file_unless_overridden() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("master.yaml"),
+            "price_analysis:\n  api_url: http://x/api/rce-pln\nelectricity_tariff:\n  tariff_type: g12as\n  sc_component_pln_kwh: 0.05\n",
+        )
+        .unwrap();
+        let c = parse_in(dir.path(), "coordinator:\n  config: master.yaml\n").unwrap();
+        assert_eq!(c.prices.api_url, "http://x/api/rce-pln");
+        assert_eq!(c.prices.value_field, "rce_pln");
+        assert_eq!(c.prices.tariff.name, "g12as");
+        assert_eq!(c.prices.tariff.sc_component, 0.05);
+        let c = parse_in(
+            dir.path(),
+            "coordinator:\n  config: master.yaml\nprices:\n  api_url: http://y/api/csdac-pln\n",
+        )
+        .unwrap();
+        assert_eq!(c.prices.api_url, "http://y/api/csdac-pln");
+        // An unusable coordinator tariff is not fatal: market + SC, with a warning.
+        std::fs::write(
+            dir.path().join("master.yaml"),
+            "electricity_tariff:\n  tariff_type: g13s\n",
+        )
+        .unwrap();
+        let c = parse_in(dir.path(), "coordinator:\n  config: master.yaml\n").unwrap();
+        assert_eq!(c.prices.tariff.calculation_method(), "market_plus_sc");
+        assert!(c.prices.tariff_warning.is_some());
     }
 
     #[test]

@@ -9,3 +9,4 @@ mod coordinator;
 mod daemon;
 mod demo;
 mod logs;
+mod prices;

@@ -132,6 +132,11 @@ pub fn table() -> Vec<Route> {
             prefix: false,
             handler: from_snapshot,
         },
+        Route {
+            path: crate::sources::prices::ROUTE,
+            prefix: false,
+            handler: crate::sources::prices::handle,
+        },
     ];
     routes.extend(crate::web::routes());
     routes

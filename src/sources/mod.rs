@@ -8,6 +8,7 @@ pub mod coordinator;
 pub mod coordinator_db;
 pub mod journal;
 pub mod log_dir;
+pub mod prices;
 
 use std::sync::Arc;
 
@@ -33,6 +34,18 @@ pub struct Wiring {
 
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
 pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
+    let p = &config.prices;
+    log::info!(
+        "prices from {} ({}), field {}; tariff {} ({})",
+        p.api_url,
+        p.api_url_from,
+        p.value_field,
+        p.tariff.name,
+        p.tariff_from
+    );
+    if let Some(w) = &p.tariff_warning {
+        log::warn!("{w}");
+    }
     let sources: Vec<Box<dyn Source>> = vec![
         Box::new(coordinator::CoordinatorProcess::new(
             &config.coordinator.process_match,
@@ -59,6 +72,19 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
             &config.coordinator.root,
             config.web.metrics_interval,
         )),
+        Box::new(prices::PriceSource::new(
+            &p.api_url,
+            &p.value_field,
+            config.web.api_timeout,
+            &config.data_dir,
+            p.tariff.clone(),
+            prices::Schedule {
+                interval: config.web.price_interval,
+                today_recheck: p.today_recheck,
+                tomorrow_poll: p.tomorrow_poll,
+                tomorrow_from: p.tomorrow_poll_from,
+            },
+        )),
     ];
     let renderers: Vec<Box<dyn Renderer>> = vec![
         status,
@@ -67,6 +93,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         )),
         Box::new(coordinator_db::render::CurrentStateRenderer),
         Box::new(coordinator_db::render::CoordinatorRenderer),
+        Box::new(prices::PriceRenderer),
     ];
     let composers: Vec<Box<dyn Composer>> = vec![Box::new(crate::web::Dashboard::new(config))];
     Wiring {
@@ -84,6 +111,6 @@ pub fn storage_state(view: &crate::refresh::StoreView) -> serde_json::Value {
 
 /// The `pricing` object that `/current-state` embeds: the current quarter's final price and
 /// the day's cheapest, from the prices source. `None` while there is no valid price data.
-pub fn current_pricing(_view: &crate::refresh::StoreView) -> Option<serde_json::Value> {
-    None
+pub fn current_pricing(view: &crate::refresh::StoreView) -> Option<serde_json::Value> {
+    prices::current_pricing(view)
 }

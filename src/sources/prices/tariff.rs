@@ -1,0 +1,635 @@
+//! Tariffs: the distribution price and tariff zone of a quarter, and the final price
+//! (market + SC component + distribution), compatible with the coordinator's
+//! `electricity_tariff` section (tariff types `static`, `time_based`, `seasonal_time_based`,
+//! `kompas_based`), plus the Polish public-holiday calendar that `g13s` needs.
+//!
+//! Everything here is pure: an instant in, prices out. Hours are Europe/Warsaw wall-clock
+//! hours of the quarter's **start**.
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
+use serde_json::json;
+use serde_yaml::Value;
+
+use crate::clock;
+
+/// The SC component (PLN/kWh) when the configuration does not give one.
+pub const DEFAULT_SC_COMPONENT: f64 = 0.0892;
+/// The tariff used when neither our config nor the coordinator's names one.
+pub const DEFAULT_TARIFF: &str = "g12";
+
+/// A configuration problem: the key (relative to the tariff section) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TariffError {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for TariffError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Prices of the three zones of a seasonal working day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZonePrices {
+    pub peak: f64,
+    pub off_peak: f64,
+    pub night: f64,
+}
+
+/// How the distribution price is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pricing {
+    /// One price all day (`g11`).
+    Static { price: f64 },
+    /// Peak hours with off-peak windows (`g12`, `g12w`, `g12as`).
+    TimeBased {
+        peak: f64,
+        off_peak: f64,
+        peak_hours: (u32, u32),
+        off_peak_windows: Vec<(u32, u32)>,
+    },
+    /// Free days (weekends, public holidays) at one price, working days by season and zone
+    /// (`g13s`).
+    Seasonal {
+        free_days: f64,
+        summer: ZonePrices,
+        winter: ZonePrices,
+    },
+    /// `g14dynamic`: the price depends on the PSE "Kompas" status, which we do not read, so
+    /// the configured fallback price applies.
+    Kompas { fallback: f64 },
+    /// No usable distribution table: final = market + SC.
+    MarketPlusSc,
+}
+
+/// A configured tariff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tariff {
+    /// `tariff_type`, e.g. `g12`.
+    pub name: String,
+    /// SC component, PLN/kWh.
+    pub sc_component: f64,
+    pub pricing: Pricing,
+}
+
+/// The price parts of one quarter, PLN/kWh.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Priced {
+    pub market: f64,
+    pub distribution: f64,
+    pub final_price: f64,
+    pub zone: &'static str,
+}
+
+impl Tariff {
+    /// The built-in tariff of `name`, from the coordinator's shipped tables; `None` for
+    /// tariffs whose prices we do not know (`g12w`, `g13s` must be configured).
+    pub fn builtin(name: &str) -> Option<Tariff> {
+        let pricing = match name {
+            "g11" => Pricing::Static { price: 0.3125 },
+            "g12" => Pricing::TimeBased {
+                peak: 0.3566,
+                off_peak: 0.0749,
+                peak_hours: (7, 22),
+                off_peak_windows: vec![(13, 15)],
+            },
+            "g12as" => Pricing::TimeBased {
+                peak: 0.3125,
+                off_peak: 0.0312,
+                peak_hours: (7, 13),
+                off_peak_windows: vec![],
+            },
+            "g14dynamic" => Pricing::Kompas { fallback: 0.0578 },
+            _ => return None,
+        };
+        Some(Tariff {
+            name: name.to_string(),
+            sc_component: DEFAULT_SC_COMPONENT,
+            pricing,
+        })
+    }
+
+    /// Market + SC only, for when no tariff table can be used.
+    pub fn market_plus_sc(sc_component: f64) -> Tariff {
+        Tariff {
+            name: "none".into(),
+            sc_component,
+            pricing: Pricing::MarketPlusSc,
+        }
+    }
+
+    /// `tariff_aware`, or `market_plus_sc` when there is no distribution table.
+    pub fn calculation_method(&self) -> &'static str {
+        match self.pricing {
+            Pricing::MarketPlusSc => "market_plus_sc",
+            _ => "tariff_aware",
+        }
+    }
+
+    /// Reads an `electricity_tariff`-shaped section. `strict` rejects unknown top-level keys
+    /// (our own config); the coordinator's file is read leniently.
+    pub fn from_yaml(section: &Value, strict: bool) -> Result<Tariff, TariffError> {
+        let err = |key: &str, message: String| TariffError {
+            key: key.to_string(),
+            message,
+        };
+        let map = match section {
+            Value::Null => return Ok(Tariff::builtin(DEFAULT_TARIFF).expect("default exists")),
+            Value::Mapping(m) => m,
+            other => {
+                return Err(err(
+                    "",
+                    format!("should be a mapping with tariff_type, sc_component_pln_kwh and distribution_pricing, found {other:?}"),
+                ))
+            }
+        };
+        if strict {
+            for k in map.keys() {
+                let name = k.as_str().unwrap_or("");
+                if ![
+                    "tariff_type",
+                    "sc_component_pln_kwh",
+                    "distribution_pricing",
+                ]
+                .contains(&name)
+                {
+                    return Err(err(
+                        name,
+                        "unknown key; allowed: tariff_type, sc_component_pln_kwh, distribution_pricing"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        let name = match section.get("tariff_type") {
+            None | Some(Value::Null) => DEFAULT_TARIFF.to_string(),
+            Some(Value::String(s)) => s.trim().to_ascii_lowercase(),
+            Some(other) => {
+                return Err(err(
+                    "tariff_type",
+                    format!("should be a name such as g12, found {other:?}"),
+                ))
+            }
+        };
+        let sc_component = match section.get("sc_component_pln_kwh") {
+            None | Some(Value::Null) => DEFAULT_SC_COMPONENT,
+            Some(v) => number(v, "sc_component_pln_kwh")?,
+        };
+        let table = section
+            .get("distribution_pricing")
+            .and_then(|d| d.get(name.as_str()))
+            .filter(|v| !v.is_null());
+        let pricing = match table {
+            Some(t) => pricing_from(t, &format!("distribution_pricing.{name}"))?,
+            None => match Tariff::builtin(&name) {
+                Some(b) => b.pricing,
+                None => {
+                    return Err(err(
+                        &format!("distribution_pricing.{name}"),
+                        format!(
+                            "no prices for tariff {name:?}; add its table (built in: g11, g12, g12as, g14dynamic)"
+                        ),
+                    ))
+                }
+            },
+        };
+        Ok(Tariff {
+            name,
+            sc_component,
+            pricing,
+        })
+    }
+
+    /// Distribution price (PLN/kWh) and zone for the quarter starting at `start`.
+    pub fn distribution(&self, start: DateTime<Utc>) -> (f64, &'static str) {
+        let local = start.with_timezone(&clock::ZONE);
+        let h = local.hour();
+        match &self.pricing {
+            Pricing::Static { price } => (*price, "all_day"),
+            Pricing::TimeBased {
+                peak,
+                off_peak,
+                peak_hours,
+                off_peak_windows,
+            } => {
+                if off_peak_windows.iter().any(|(s, e)| *s <= h && h < *e) {
+                    (*off_peak, "off_peak")
+                } else if peak_hours.0 <= h && h < peak_hours.1 {
+                    (*peak, "peak")
+                } else {
+                    (*off_peak, "off_peak")
+                }
+            }
+            Pricing::Seasonal {
+                free_days,
+                summer,
+                winter,
+            } => {
+                let date = local.date_naive();
+                if is_free_day(date) {
+                    return (*free_days, "free_day");
+                }
+                let is_summer = (4..=9).contains(&date.month());
+                let (prices, peak, off_peak): (&ZonePrices, &[(u32, u32)], (u32, u32)) =
+                    if is_summer {
+                        (summer, &[(7, 9), (17, 21)], (9, 17))
+                    } else {
+                        (winter, &[(7, 10), (15, 21)], (10, 15))
+                    };
+                if peak.iter().any(|(s, e)| *s <= h && h < *e) {
+                    (prices.peak, "peak")
+                } else if off_peak.0 <= h && h < off_peak.1 {
+                    (prices.off_peak, "off_peak")
+                } else {
+                    (prices.night, "night")
+                }
+            }
+            Pricing::Kompas { fallback } => (*fallback, "kompas_fallback"),
+            Pricing::MarketPlusSc => (0.0, "none"),
+        }
+    }
+
+    /// The final price of a quarter with market price `market_pln_mwh` starting at `start`.
+    pub fn price(&self, market_pln_mwh: f64, start: DateTime<Utc>) -> Priced {
+        let market = market_pln_mwh / 1000.0;
+        let (distribution, zone) = self.distribution(start);
+        Priced {
+            market,
+            distribution,
+            final_price: market + self.sc_component + distribution,
+            zone,
+        }
+    }
+
+    /// This tariff as a `prices.tariff` section (the coordinator's `electricity_tariff`
+    /// shape), for the effective configuration. `None` for market + SC, which no section
+    /// expresses.
+    pub fn to_config(&self) -> Option<serde_json::Value> {
+        if self.pricing == Pricing::MarketPlusSc {
+            return None;
+        }
+        let mut table = serde_json::Map::new();
+        table.insert(self.name.clone(), self.to_json()["distribution"].clone());
+        Some(json!({
+            "tariff_type": self.name,
+            "sc_component_pln_kwh": self.sc_component,
+            "distribution_pricing": table,
+        }))
+    }
+
+    /// A description for `/prices`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let table = match &self.pricing {
+            Pricing::Static { price } => json!({"type": "static", "price": price}),
+            Pricing::TimeBased {
+                peak,
+                off_peak,
+                peak_hours,
+                off_peak_windows,
+            } => json!({
+                "type": "time_based",
+                "prices": {"peak": peak, "off_peak": off_peak},
+                "peak_hours": {"start": peak_hours.0, "end": peak_hours.1},
+                "off_peak_windows": off_peak_windows.iter().map(|(s, e)| json!({"start": s, "end": e})).collect::<Vec<_>>(),
+            }),
+            Pricing::Seasonal {
+                free_days,
+                summer,
+                winter,
+            } => json!({
+                "type": "seasonal_time_based",
+                "prices": {
+                    "free_days": {"all_hours": free_days},
+                    "working_days": {
+                        "summer": {"peak": summer.peak, "off_peak": summer.off_peak, "night": summer.night},
+                        "winter": {"peak": winter.peak, "off_peak": winter.off_peak, "night": winter.night},
+                    }
+                }
+            }),
+            Pricing::Kompas { fallback } => {
+                json!({"type": "kompas_based", "fallback_price": fallback})
+            }
+            Pricing::MarketPlusSc => json!({"type": "none"}),
+        };
+        json!({
+            "tariff_type": self.name,
+            "sc_component_pln_kwh": self.sc_component,
+            "distribution": table,
+        })
+    }
+}
+
+fn number(v: &Value, key: &str) -> Result<f64, TariffError> {
+    let n = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n.is_finite() && n.abs() < 100.0 => Ok(n),
+        _ => Err(TariffError {
+            key: key.to_string(),
+            message: format!("should be a price in PLN/kWh such as 0.3566, found {v:?}"),
+        }),
+    }
+}
+
+fn hour(v: &Value, key: &str) -> Result<u32, TariffError> {
+    let h = match v {
+        Value::Number(n) => n.as_u64().map(|h| h as u32),
+        Value::String(s) => s.split(':').next().and_then(|h| h.trim().parse().ok()),
+        _ => None,
+    };
+    match h {
+        Some(h) if h <= 24 => Ok(h),
+        _ => Err(TariffError {
+            key: key.to_string(),
+            message: format!("should be an hour from 0 to 24, found {v:?}"),
+        }),
+    }
+}
+
+fn required<'a>(v: &'a Value, path: &[&str], base: &str) -> Result<&'a Value, TariffError> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p).ok_or_else(|| TariffError {
+            key: format!("{base}.{}", path.join(".")),
+            message: "missing".into(),
+        })?;
+    }
+    Ok(cur)
+}
+
+fn range(v: &Value, key: &str, default: (u32, u32)) -> Result<(u32, u32), TariffError> {
+    if v.is_null() {
+        return Ok(default);
+    }
+    let s = v
+        .get("start")
+        .map(|s| hour(s, &format!("{key}.start")))
+        .transpose()?;
+    let e = v
+        .get("end")
+        .map(|e| hour(e, &format!("{key}.end")))
+        .transpose()?;
+    Ok((s.unwrap_or(default.0), e.unwrap_or(default.1)))
+}
+
+fn pricing_from(t: &Value, base: &str) -> Result<Pricing, TariffError> {
+    let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
+    let num_at = |path: &[&str]| -> Result<f64, TariffError> {
+        number(
+            required(t, path, base)?,
+            &format!("{base}.{}", path.join(".")),
+        )
+    };
+    match kind {
+        "static" => Ok(Pricing::Static {
+            price: num_at(&["price"])?,
+        }),
+        "time_based" => {
+            let peak_hours = range(
+                t.get("peak_hours").unwrap_or(&Value::Null),
+                &format!("{base}.peak_hours"),
+                (6, 22),
+            )?;
+            let mut windows = Vec::new();
+            if let Some(list) = t.get("off_peak_windows") {
+                let items = list.as_sequence().ok_or_else(|| TariffError {
+                    key: format!("{base}.off_peak_windows"),
+                    message: "should be a list of {start, end} hours".into(),
+                })?;
+                for (i, w) in items.iter().enumerate() {
+                    windows.push(range(
+                        w,
+                        &format!("{base}.off_peak_windows[{i}]"),
+                        (0, 0),
+                    )?);
+                }
+            }
+            Ok(Pricing::TimeBased {
+                peak: num_at(&["prices", "peak"])?,
+                off_peak: num_at(&["prices", "off_peak"])?,
+                peak_hours,
+                off_peak_windows: windows,
+            })
+        }
+        "seasonal_time_based" => {
+            let zones = |season: &str| -> Result<ZonePrices, TariffError> {
+                Ok(ZonePrices {
+                    peak: num_at(&["prices", "working_days", season, "peak"])?,
+                    off_peak: num_at(&["prices", "working_days", season, "off_peak"])?,
+                    night: num_at(&["prices", "working_days", season, "night"])?,
+                })
+            };
+            Ok(Pricing::Seasonal {
+                free_days: num_at(&["prices", "free_days", "all_hours"])?,
+                summer: zones("summer")?,
+                winter: zones("winter")?,
+            })
+        }
+        "kompas_based" => Ok(Pricing::Kompas {
+            fallback: num_at(&["fallback_price"])?,
+        }),
+        other => Err(TariffError {
+            key: format!("{base}.type"),
+            message: format!(
+                "{other:?} is not a tariff type; use static, time_based, seasonal_time_based or kompas_based"
+            ),
+        }),
+    }
+}
+
+/// Easter Sunday (Gregorian calendar; anonymous Gregorian algorithm).
+pub fn easter_sunday(year: i32) -> NaiveDate {
+    let a = year % 19;
+    let b = year / 100;
+    let c = year % 100;
+    let d = b / 4;
+    let e = b % 4;
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let i = c / 4;
+    let k = c % 4;
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("valid Easter date")
+}
+
+/// Polish statutory public holidays (days free from work). Christmas Eve is one from 2025.
+pub fn is_public_holiday(date: NaiveDate) -> bool {
+    let (m, d) = (date.month(), date.day());
+    let fixed = matches!(
+        (m, d),
+        (1, 1) | (1, 6) | (5, 1) | (5, 3) | (8, 15) | (11, 1) | (11, 11) | (12, 25) | (12, 26)
+    ) || (date.year() >= 2025 && (m, d) == (12, 24));
+    if fixed {
+        return true;
+    }
+    let easter = easter_sunday(date.year());
+    // Easter Sunday, Easter Monday, Pentecost Sunday (+49), Corpus Christi (+60).
+    [0, 1, 49, 60]
+        .iter()
+        .any(|off| easter + chrono::Days::new(*off) == date)
+}
+
+/// Weekends and public holidays: the `g13s` free days.
+pub fn is_free_day(date: NaiveDate) -> bool {
+    matches!(date.weekday(), Weekday::Sat | Weekday::Sun) || is_public_holiday(date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        clock::ZONE
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn round4(x: f64) -> f64 {
+        (x * 10_000.0).round() / 10_000.0
+    }
+
+    #[test]
+    fn worked_example_g12_at_ten() {
+        let t = Tariff::builtin("g12").unwrap();
+        let p = t.price(400.0, local(2025, 12, 6, 10, 15));
+        assert_eq!(round4(p.final_price), 0.8458);
+        assert_eq!(p.zone, "peak");
+        // Off-peak window 13-15 and nights.
+        assert_eq!(t.distribution(local(2025, 12, 6, 13, 0)).0, 0.0749);
+        assert_eq!(t.distribution(local(2025, 12, 6, 22, 0)).1, "off_peak");
+        assert_eq!(t.distribution(local(2025, 12, 6, 6, 45)).1, "off_peak");
+        assert_eq!(t.distribution(local(2025, 12, 6, 7, 0)).1, "peak");
+    }
+
+    #[test]
+    fn quarter_start_decides_the_hour() {
+        // 06:45-07:00 is priced at the 6 o'clock rate (the original used the end, hour 7).
+        let t = Tariff::builtin("g12").unwrap();
+        assert_eq!(t.distribution(local(2026, 11, 20, 6, 45)).0, 0.0749);
+        // Negative market prices are kept, not clamped.
+        let p = t.price(-2086.86, local(2026, 5, 10, 13, 0));
+        assert_eq!(round4(p.final_price), round4(-2.08686 + 0.0892 + 0.0749));
+    }
+
+    #[test]
+    fn easter_dates() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        assert_eq!(easter_sunday(2024), d(2024, 3, 31));
+        assert_eq!(easter_sunday(2025), d(2025, 4, 20));
+        assert_eq!(easter_sunday(2026), d(2026, 4, 5));
+        assert_eq!(easter_sunday(2027), d(2027, 3, 28));
+        assert_eq!(easter_sunday(2038), d(2038, 4, 25));
+    }
+
+    #[test]
+    fn polish_holidays_2026() {
+        let d = |m, dd| NaiveDate::from_ymd_opt(2026, m, dd).unwrap();
+        for (m, dd) in [
+            (1, 1),
+            (1, 6),
+            (4, 5),
+            (4, 6), // Easter Monday
+            (5, 1),
+            (5, 3),
+            (5, 24), // Pentecost
+            (6, 4),  // Corpus Christi
+            (8, 15),
+            (11, 1),
+            (11, 11),
+            (12, 24),
+            (12, 25),
+            (12, 26),
+        ] {
+            assert!(is_public_holiday(d(m, dd)), "2026-{m}-{dd}");
+        }
+        for (m, dd) in [(4, 7), (6, 5), (11, 20), (5, 2)] {
+            assert!(!is_public_holiday(d(m, dd)), "2026-{m}-{dd}");
+        }
+        assert!(!is_public_holiday(
+            NaiveDate::from_ymd_opt(2024, 12, 24).unwrap()
+        ));
+        assert!(is_free_day(d(11, 21))); // a Saturday
+        assert!(!is_free_day(d(11, 20))); // a Friday
+    }
+
+    fn g13s() -> Tariff {
+        let yaml: Value = serde_yaml::from_str(
+            "tariff_type: g13s\nsc_component_pln_kwh: 0.09\ndistribution_pricing:\n  g13s:\n    type: seasonal_time_based\n    prices:\n      free_days: {all_hours: 0.110}\n      working_days:\n        summer: {peak: 0.30, off_peak: 0.20, night: 0.10}\n        winter: {peak: 0.40, off_peak: 0.25, night: 0.12}\n",
+        )
+        .unwrap();
+        Tariff::from_yaml(&yaml, true).unwrap()
+    }
+
+    #[test]
+    fn g13s_on_real_days() {
+        let t = g13s();
+        // Corpus Christi 2026 (Thursday 4 June): a free day.
+        assert_eq!(t.distribution(local(2026, 6, 4, 8, 0)), (0.110, "free_day"));
+        // Friday 5 June, summer: peak 7-9, off-peak 9-17, night otherwise.
+        assert_eq!(t.distribution(local(2026, 6, 5, 8, 0)), (0.30, "peak"));
+        assert_eq!(t.distribution(local(2026, 6, 5, 12, 0)), (0.20, "off_peak"));
+        assert_eq!(t.distribution(local(2026, 6, 5, 18, 0)), (0.30, "peak"));
+        assert_eq!(t.distribution(local(2026, 6, 5, 23, 0)), (0.10, "night"));
+        // Friday 20 November, winter: peak 7-10 and 15-21, off-peak 10-15.
+        assert_eq!(t.distribution(local(2026, 11, 20, 9, 30)), (0.40, "peak"));
+        assert_eq!(
+            t.distribution(local(2026, 11, 20, 14, 45)),
+            (0.25, "off_peak")
+        );
+        assert_eq!(t.distribution(local(2026, 11, 20, 15, 0)), (0.40, "peak"));
+        // Easter Monday 2026 and a Sunday.
+        assert_eq!(t.distribution(local(2026, 4, 6, 8, 0)).1, "free_day");
+        assert_eq!(t.distribution(local(2026, 11, 22, 8, 0)).1, "free_day");
+        assert_eq!(t.sc_component, 0.09);
+    }
+
+    #[test]
+    fn config_sections() {
+        let parse = |s: &str, strict| Tariff::from_yaml(&serde_yaml::from_str(s).unwrap(), strict);
+        let t = parse("tariff_type: g11\n", true).unwrap();
+        assert_eq!(t.pricing, Pricing::Static { price: 0.3125 });
+        assert_eq!(t.sc_component, DEFAULT_SC_COMPONENT);
+        let t = parse("tariff_type: g14dynamic\n", true).unwrap();
+        assert_eq!(t.distribution(local(2026, 1, 1, 0, 0)).0, 0.0578);
+        let t = parse(
+            "tariff_type: g12w\ndistribution_pricing:\n  g12w:\n    type: time_based\n    peak_hours: {start: 6, end: 22}\n    prices: {peak: 0.4, off_peak: '0.1'}\n",
+            true,
+        )
+        .unwrap();
+        assert_eq!(t.distribution(local(2026, 1, 2, 6, 0)), (0.4, "peak"));
+        assert_eq!(t.distribution(local(2026, 1, 2, 5, 45)), (0.1, "off_peak"));
+        assert_eq!(
+            parse("tariff_type: g12w\n", true).unwrap_err().key,
+            "distribution_pricing.g12w"
+        );
+        assert_eq!(
+            parse("tarif_type: g12\n", true).unwrap_err().key,
+            "tarif_type"
+        );
+        assert!(parse("tarif_type: g12\n", false).is_ok());
+        let e = parse(
+            "tariff_type: g12\ndistribution_pricing:\n  g12:\n    type: time_based\n    prices: {peak: x}\n",
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "distribution_pricing.g12.prices.peak");
+        let e = parse(
+            "tariff_type: g11\ndistribution_pricing:\n  g11: {type: flat}\n",
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "distribution_pricing.g11.type");
+    }
+}
