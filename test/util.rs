@@ -149,6 +149,42 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Starts the binary with `args` and waits until `/health` at `addr` answers.
+    pub fn spawn(args: &[&std::ffi::OsStr], addr: SocketAddr) -> Daemon {
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn energy-monitor");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut d = Daemon { child, addr, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = d.child.try_wait() {
+                panic!("energy-monitor exited ({st}); stderr:\n{}", d.log());
+            }
+            if raw_get(addr, "/health")
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+            {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("energy-monitor did not start; stderr:\n{}", d.log());
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

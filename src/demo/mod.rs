@@ -424,6 +424,12 @@ fn config_text(o: &Options) -> String {
          web_server:\n  host: 127.0.0.1\n  port: {port}\n\
          coordinator:\n  root: .\n\
          data_dir: {DATA_DIR}\n\
+         prices:\n\
+         \x20 # The demo's prices are the synthetic ones in {DATA_DIR}/price_cache.json. This\n\
+         \x20 # address on this machine refuses connections, so nothing is fetched from PSE\n\
+         \x20 # and the prices source reports that it cannot refresh. Remove the line to\n\
+         \x20 # fetch real PSE prices (they would then mix with simulated readings).\n\
+         \x20 api_url: http://127.0.0.1:9/api/csdac-pln\n\
          log_level: info\n",
         seed = o.seed,
         port = o.port

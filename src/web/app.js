@@ -668,6 +668,7 @@ async function poll() {
       document.documentElement.dataset.notModified = String(page.notModified);
     } else if (r.ok) {
       page.etag = r.headers.get('ETag');
+      document.documentElement.dataset.etag = page.etag || '';
       page.data = await r.json();
       if (isNum(page.data.poll_seconds) && page.data.poll_seconds > 0) page.pollSeconds = page.data.poll_seconds;
       render();
