@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use crate::util::{raw_request, read_response, TestEnv};
+use crate::util::{raw_request, read_response, KillOnDrop, TestEnv};
 
 #[test]
 fn health_status_and_routing() {
@@ -204,19 +204,23 @@ fn coordinator_detection_with_a_real_process() {
     let script = env.root().join(&env.process_match);
     std::fs::write(&script, "import time\nwhile True:\n    time.sleep(1)\n").unwrap();
     // Decoys, started first so that a naive "first match" would pick them.
-    let mut tail = Command::new("tail")
-        .arg("-f")
-        .arg(&script)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut grep = Command::new("python3")
-        .arg("-c")
-        .arg("import os,sys; os.execv('/usr/bin/tail', ['grep', '-f', sys.argv[1]])")
-        .arg(&script)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _tail = KillOnDrop(
+        Command::new("tail")
+            .arg("-f")
+            .arg(&script)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _grep = KillOnDrop(
+        Command::new("python3")
+            .arg("-c")
+            .arg("import os,sys; os.execv('/usr/bin/tail', ['grep', '-f', sys.argv[1]])")
+            .arg(&script)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let d = env.start("  coordinator_pid_check_interval_seconds: 1\n", "");
     std::thread::sleep(Duration::from_millis(1500));
     let (_, v) = d.get_json("/status");
@@ -226,7 +230,7 @@ fn coordinator_detection_with_a_real_process() {
         v["coordinator"]
     );
 
-    let mut coordinator = Command::new("python3").arg(&script).spawn().unwrap();
+    let mut coordinator = KillOnDrop(Command::new("python3").arg(&script).spawn().unwrap());
     let pid = coordinator.id();
     let v = d.wait_json("/status", Duration::from_secs(5), |v| {
         v["coordinator_running"] == true
@@ -240,8 +244,8 @@ fn coordinator_detection_with_a_real_process() {
     });
     assert!(v["coordinator"]["cpu_percent"].as_f64().unwrap() >= 0.0);
 
-    coordinator.kill().unwrap();
-    coordinator.wait().unwrap();
+    coordinator.0.kill().unwrap();
+    coordinator.0.wait().unwrap();
     let killed = Instant::now();
     d.wait_json("/status", Duration::from_millis(2500), |v| {
         v["coordinator_running"] == false
@@ -250,10 +254,6 @@ fn coordinator_detection_with_a_real_process() {
         "coordinator_running turned false {:?} after the kill",
         killed.elapsed()
     );
-    let _ = tail.kill();
-    let _ = grep.kill();
-    let _ = tail.wait();
-    let _ = grep.wait();
 }
 
 /// When accepting connections fails for good (here: out of file descriptors), the daemon

@@ -365,3 +365,20 @@ pub fn parse_response(buf: &[u8]) -> std::io::Result<Response> {
         body: buf[split + 4..].to_vec(),
     })
 }
+
+/// A child process that is killed when the guard goes away, also when a test fails half
+/// way (a stray child could hold the test's output pipe open).
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
