@@ -548,14 +548,8 @@ fn logs_section(
             format!("{n} is out of range; use a whole number from 1 to {max}"),
         )),
     };
-    let secs = |key: &str, v: Option<i64>, default: u64| match v {
-        None => Ok(Duration::from_secs(default)),
-        Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s as u64)),
-        Some(s) => Err(err(
-            &format!("logs.{key}"),
-            format!("{s} is not allowed; use a whole number of seconds from 1 to 86400"),
-        )),
-    };
+    let secs =
+        |key: &str, v: Option<i64>, default: u64| seconds(&format!("logs.{key}"), v, default, err);
     Ok(Logs {
         max_lines: count(
             "max_lines",

@@ -174,7 +174,9 @@ pub struct SourceStatus {
 }
 
 impl SourceStatus {
-    fn new(name: &'static str, interval: Duration, stale_after: Duration) -> SourceStatus {
+    /// A status with no data yet, due at once (the scheduler's start state; tests build
+    /// views from it).
+    pub fn new(name: &'static str, interval: Duration, stale_after: Duration) -> SourceStatus {
         SourceStatus {
             name,
             interval,

@@ -99,16 +99,7 @@ impl TestEnv {
                 cmd.env(k, v);
             }
             let mut child = cmd.spawn().expect("spawn energy-monitor");
-            let log = Arc::new(Mutex::new(String::new()));
-            let stderr = child.stderr.take().unwrap();
-            let sink = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    let mut s = sink.lock().unwrap();
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            });
+            let log = capture_stderr(&mut child);
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let mut d = Daemon { child, addr, log };
             let deadline = Instant::now() + Duration::from_secs(15);
@@ -131,6 +122,21 @@ impl TestEnv {
         }
         panic!("no free port found");
     }
+}
+
+/// Collects the child's stderr lines into a shared string, on a thread of its own.
+fn capture_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    log
 }
 
 pub fn free_port() -> u16 {
@@ -158,16 +164,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn energy-monitor");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        let log = capture_stderr(&mut child);
         let mut d = Daemon { child, addr, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {

@@ -52,35 +52,15 @@ pub fn query(
     to: DateTime<Utc>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<EnergyRow>, DbError> {
-    let (lo, hi) = time::query_bounds(from, to);
-    let q = |e| DbError::Query("energy_data by time", e);
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT timestamp, created_at, battery_soc, pv_power, grid_power, house_consumption, \
-             battery_power, price_pln, grid_import_total_kwh, tariff_zone \
-             FROM energy_data WHERE timestamp >= ?1 AND timestamp <= ?2",
-        )
-        .map_err(q)?;
-    let mut rows = stmt.query([&lo, &hi]).map_err(q)?;
-    let mut out = Vec::new();
-    let mut unreadable = 0u32;
-    while let Some(r) = rows.next().map_err(q)? {
-        let at = match r.get_ref(0).map_err(q)? {
-            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|ts| {
-                time::parse_instant_with(ts, || {
-                    lenient_text(r, 1).and_then(|c| time::parse_created_at(&c))
-                })
-            }),
-            _ => None,
-        };
-        let Some(at) = at else {
-            unreadable += 1;
-            continue;
-        };
-        if at < from || at >= to {
-            continue;
-        }
-        out.push(EnergyRow {
+    read_range(
+        conn,
+        "energy_data by time",
+        "SELECT timestamp, created_at, battery_soc, pv_power, grid_power, house_consumption, \
+         battery_power, price_pln, grid_import_total_kwh, tariff_zone \
+         FROM energy_data WHERE timestamp >= ?1 AND timestamp <= ?2",
+        (from, to),
+        notes,
+        |r, at| EnergyRow {
             at,
             soc: lenient_f64(r, 2),
             pv_w: lenient_f64(r, 3),
@@ -90,15 +70,8 @@ pub fn query(
             price_pln: lenient_f64(r, 7),
             import_total_kwh: lenient_f64(r, 8),
             tariff_zone: lenient_text(r, 9),
-        });
-    }
-    if unreadable > 0 {
-        notes.push(format!(
-            "energy_data: {unreadable} row(s) without a readable timestamp skipped"
-        ));
-    }
-    out.sort_by_key(|r| r.at);
-    Ok(out)
+        },
+    )
 }
 
 /// Only the meter counter and tariff zone of rows in `[from, to)`, oldest first (for daily
@@ -109,14 +82,36 @@ pub fn query_counters(
     to: DateTime<Utc>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<EnergyRow>, DbError> {
+    read_range(
+        conn,
+        "energy_data counters by time",
+        "SELECT timestamp, created_at, grid_import_total_kwh, tariff_zone \
+         FROM energy_data WHERE timestamp >= ?1 AND timestamp <= ?2",
+        (from, to),
+        notes,
+        |r, at| EnergyRow {
+            at,
+            import_total_kwh: lenient_f64(r, 2),
+            tariff_zone: lenient_text(r, 3),
+            ..Default::default()
+        },
+    )
+}
+
+/// Runs `sql` (columns 0 and 1 are `timestamp` and `created_at`, parameters the widened
+/// local bounds) and maps each row whose instant lies in `[from, to)` with `row`; rows
+/// without a readable timestamp are counted in `notes`. Oldest first.
+fn read_range(
+    conn: &Connection,
+    what: &'static str,
+    sql: &str,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    notes: &mut Vec<String>,
+    row: impl Fn(&Row, DateTime<Utc>) -> EnergyRow,
+) -> Result<Vec<EnergyRow>, DbError> {
     let (lo, hi) = time::query_bounds(from, to);
-    let q = |e| DbError::Query("energy_data counters by time", e);
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT timestamp, created_at, grid_import_total_kwh, tariff_zone \
-             FROM energy_data WHERE timestamp >= ?1 AND timestamp <= ?2",
-        )
-        .map_err(q)?;
+    let q = |e| DbError::Query(what, e);
+    let mut stmt = conn.prepare_cached(sql).map_err(q)?;
     let mut rows = stmt.query([&lo, &hi]).map_err(q)?;
     let mut out = Vec::new();
     let mut unreadable = 0u32;
@@ -133,15 +128,9 @@ pub fn query_counters(
             unreadable += 1;
             continue;
         };
-        if at < from || at >= to {
-            continue;
+        if at >= from && at < to {
+            out.push(row(r, at));
         }
-        out.push(EnergyRow {
-            at,
-            import_total_kwh: lenient_f64(r, 2),
-            tariff_zone: lenient_text(r, 3),
-            ..Default::default()
-        });
     }
     if unreadable > 0 {
         notes.push(format!(

@@ -998,21 +998,11 @@ mod tests {
 
     fn status_with(data: PriceData) -> SourceStatus {
         SourceStatus {
-            name: PRICES,
-            interval: Duration::from_secs(300),
-            stale_after: VALID_FOR / 2,
-            last_success: None,
-            last_attempt: None,
-            last_error: None,
-            last_error_at: None,
-            consecutive_failures: 0,
-            observed_at: None,
             origin: Some("network"),
             next_due: Some(Instant::now() + Duration::from_secs(60)),
-            in_flight_since: None,
-            last_duration: None,
             version: 1,
             data: Some(Arc::new(data)),
+            ..SourceStatus::new(PRICES, Duration::from_secs(300), VALID_FOR / 2)
         }
     }
 
