@@ -21,9 +21,12 @@ web_server:
 coordinator:
   root: $dir
 data_dir: $dir/monitor-data
+prices:
+  # Loopback, refused at once: a benchmark never calls the real PSE API.
+  api_url: http://127.0.0.1:9/api/csdac-pln
 log_level: warn
 YAML
-mkdir -p "$dir/monitor-data"
+mkdir -p "$dir/monitor-data" "$dir/logs"
 target/release/energy-monitor --config "$dir/bench-config.yaml" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
