@@ -143,16 +143,9 @@ fn not_modified_bytes(addr: std::net::SocketAddr, etag: &str) -> (u16, usize) {
     (status, buf.len())
 }
 
-/// On demo data, the page renders the same SOC, current price, number of price bars,
-/// number of decision rows and month cost as `/api/dashboard` holds; no JS error; and it
-/// fits a phone screen. Screenshots go to `target/screenshots/`.
-#[test]
-fn dashboard_on_demo_data_matches_the_api() {
-    if !browser_available("dashboard_on_demo_data_matches_the_api") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
+/// Generates the demo into `dir/demo` (with `env`) and serves it.
+fn serve_demo(dir: &std::path::Path, env: &[(&str, &str)]) -> Daemon {
+    let demo = dir.join("demo");
     let port = crate::util::free_port();
     let generated = std::process::Command::new(crate::util::bin())
         .arg("demo")
@@ -161,6 +154,7 @@ fn dashboard_on_demo_data_matches_the_api() {
         .arg("--port")
         .arg(port.to_string())
         .arg("--no-serve")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -170,10 +164,23 @@ fn dashboard_on_demo_data_matches_the_api() {
     );
     let config = demo.join("energy-monitor.yaml");
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let d = Daemon::spawn(
+    Daemon::spawn_with_env(
         &[std::ffi::OsStr::new("--config"), config.as_os_str()],
+        env,
         addr,
-    );
+    )
+}
+
+/// On demo data, the page renders the same SOC, current price, number of price bars,
+/// number of decision rows and month cost as `/api/dashboard` holds; no JS error; and it
+/// fits a phone screen. Screenshots go to `target/screenshots/`.
+#[test]
+fn dashboard_on_demo_data_matches_the_api() {
+    if !browser_available("dashboard_on_demo_data_matches_the_api") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = serve_demo(dir.path(), &[]);
     let parts = [
         "current_state",
         "prices",
@@ -357,4 +364,44 @@ fn stale_data_shows_a_stale_badge_within_one_poll() {
         "0"
     );
     eprintln!("stale badge shown {took:?} after the server marked the source stale (poll: 1 s)");
+}
+
+/// On the autumn DST day the page draws one bar per quarter: 100 for the 25-hour day, then
+/// those of the next day, as `/prices` lists them.
+#[test]
+fn dst_day_draws_100_bars() {
+    if !browser_available("dst_day_draws_100_bars") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = serve_demo(
+        dir.path(),
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-10-25T13:00:00Z")],
+    );
+    let prices = d.wait_json("/prices", Duration::from_secs(20), |v| {
+        v["quarters"]["today"].is_array()
+    });
+    assert_eq!(prices["business_date"], "2026-10-25");
+    let today = prices["quarters"]["today"].as_array().unwrap().len();
+    let tomorrow = prices["quarters"]["tomorrow"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(today, 100);
+    let b = Browser::start(1280, 800);
+    b.goto(&d.url("/#prices"));
+    b.wait_for(
+        "return document.documentElement.dataset.firstRenderMs",
+        Duration::from_secs(15),
+    );
+    let bars = b.eval("return document.querySelectorAll('#price-chart rect.bar').length");
+    assert_eq!(bars, today + tomorrow);
+    // Ages are measured against the server's clock (here shifted to the DST day), not the
+    // browser's: the coordinator was checked seconds ago.
+    let badge = b.eval("return document.querySelector('[data-source=coordinator]').textContent");
+    assert!(badge.as_str().unwrap().ends_with(" s ago"), "{badge}");
+    assert_eq!(
+        b.eval("return document.documentElement.dataset.jsErrors"),
+        "0"
+    );
+    b.screenshot(&screenshot_dir().join("prices-dst-2026-10-25.png"));
 }

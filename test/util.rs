@@ -157,8 +157,18 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the binary with `args` and waits until `/health` at `addr` answers.
     pub fn spawn(args: &[&std::ffi::OsStr], addr: SocketAddr) -> Daemon {
+        Daemon::spawn_with_env(args, &[], addr)
+    }
+
+    /// Like `spawn`, with extra environment variables.
+    pub fn spawn_with_env(
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+        addr: SocketAddr,
+    ) -> Daemon {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -47,7 +47,14 @@ pub fn head(body: &Body, not_modified: bool) -> Vec<u8> {
             body.bytes.len()
         );
     }
-    let _ = write!(out, "ETag: {}\r\n{}", body.etag, COMMON);
+    // Date: the server's clock, so that clients can compute ages against it.
+    let _ = write!(
+        out,
+        "Date: {}\r\nETag: {}\r\n{}",
+        crate::clock::now().format("%a, %d %b %Y %H:%M:%S GMT"),
+        body.etag,
+        COMMON
+    );
     for (name, value) in &body.headers {
         // Header values are ours, never client input; still, refuse line breaks.
         if !value.contains(['\r', '\n']) {
@@ -106,6 +113,7 @@ mod tests {
         assert!(full.contains("Content-Length: 7\r\n"));
         assert!(full.contains("Connection: close\r\n"));
         assert!(full.contains("Allow: GET, HEAD\r\n"));
+        assert!(full.contains(" GMT\r\n") && full.contains("\r\nDate: "));
         assert!(full.ends_with("\r\n\r\n{\"a\":1}"));
         let head = String::from_utf8(encode(&b, true, false)).unwrap();
         assert!(head.contains("Content-Length: 7\r\n") && head.ends_with("\r\n\r\n"));

@@ -16,6 +16,7 @@ const page = {
   firstRenderMs: null,
   polls: 0,
   notModified: 0,
+  skewMs: 0,
   decisionCategory: 'all',
   decisionRange: '24h',
   extraDecisions: null,
@@ -128,7 +129,9 @@ function fmtDuration(seconds) {
   if (m > 0) return m + 'm ' + (s % 60) + 's';
   return s + 's';
 }
-const ageOf = (iso) => { const t = parseTime(iso); return t === null ? null : (Date.now() - t) / 1000; };
+// Ages are measured against the server's clock (its Date header), not the browser's.
+const serverNow = () => Date.now() + page.skewMs;
+const ageOf = (iso) => { const t = parseTime(iso); return t === null ? null : (serverNow() - t) / 1000; };
 
 // --- data adapters: the one place that knows the routes' field names --------------------
 function part(name) {
@@ -663,6 +666,8 @@ async function poll() {
     const r = await fetch('/api/dashboard', { headers, cache: 'no-store' });
     page.polls += 1;
     document.documentElement.dataset.polls = String(page.polls);
+    const serverDate = Date.parse(r.headers.get('Date') || '');
+    if (!Number.isNaN(serverDate)) page.skewMs = serverDate - Date.now();
     if (r.status === 304) {
       page.notModified += 1;
       document.documentElement.dataset.notModified = String(page.notModified);
@@ -675,7 +680,7 @@ async function poll() {
     } else {
       $('problem').textContent = 'energy-monitor answered HTTP ' + r.status + '; retrying.';
     }
-    $('poll-state').textContent = 'updated ' + timeFmt.format(Date.now()) + ' · polling every ' + page.pollSeconds + ' s';
+    $('poll-state').textContent = 'updated ' + timeFmt.format(serverNow()) + ' · polling every ' + page.pollSeconds + ' s';
   } catch (e) {
     $('problem').textContent = 'Cannot reach energy-monitor (' + e.message + '); retrying.';
     $('poll-state').textContent = 'offline';
