@@ -328,3 +328,51 @@ fn a_second_signal_exits_at_once() {
     );
     assert!(second.elapsed() < Duration::from_millis(700));
 }
+
+/// Under systemd: READY=1 once listening, WATCHDOG=1 while the self-check passes, and
+/// STOPPING=1 at shutdown, sent to the socket in NOTIFY_SOCKET.
+#[test]
+fn systemd_notifications_ready_watchdog_stopping() {
+    let env = TestEnv::new();
+    let sock_path = env.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let sock_str = sock_path.to_string_lossy().into_owned();
+    let mut d = env.start_with_env(
+        "",
+        "",
+        &[
+            ("NOTIFY_SOCKET", sock_str.as_str()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && seen.iter().filter(|m: &&String| *m == "WATCHDOG=1").count() < 2
+    {
+        if let Ok(n) = sock.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("READY=1"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2,
+        "{seen:?}"
+    );
+    d.signal("TERM");
+    let (status, _) = d.wait_exit(Duration::from_secs(2)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    let mut rest = Vec::new();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        rest.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(rest.iter().any(|m| m == "STOPPING=1"), "{rest:?}");
+}
