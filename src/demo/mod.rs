@@ -583,7 +583,7 @@ pub fn run(cmd: Command) -> i32 {
         }
     };
     println!(
-        "Serving the demo at {} (JSON routes such as /health and /status); Ctrl-C stops it.\n\
+        "Serving the demo at {}: the dashboard, and JSON routes such as /status; Ctrl-C stops it.\n\
          While it runs, a new reading is added every minute. Config: {}",
         summary.url(),
         summary.config.display()
