@@ -135,15 +135,16 @@ pub fn compute_day(
         breakdown.insert("battery_selling".into(), counts.selling);
     }
     let confidences: Vec<f64> = facts.iter().filter_map(|f| f.confidence).collect();
-    let counters: Vec<&EnergyRow> = energy
+    // Meter readings (import counter, zone of the row) of the rows that have one.
+    let counters: Vec<(f64, Option<&str>)> = energy
         .iter()
-        .filter(|r| r.import_total_kwh.is_some())
+        .filter_map(|r| Some((r.import_total_kwh?, r.tariff_zone.as_deref())))
         .collect();
     let (mut g1, mut g2) = (0.0, 0.0);
     for w in counters.windows(2) {
-        let inc = w[1].import_total_kwh.unwrap_or(0.0) - w[0].import_total_kwh.unwrap_or(0.0);
+        let inc = w[1].0 - w[0].0;
         if inc > 0.0 {
-            if w[1].tariff_zone.as_deref() == Some("T2") {
+            if w[1].1 == Some("T2") {
                 g2 += inc;
             } else {
                 g1 += inc;
@@ -151,13 +152,10 @@ pub fn compute_day(
         }
     }
     let two = counters.len() >= 2;
-    let real = two.then(|| {
-        round(
-            counters[counters.len() - 1].import_total_kwh.unwrap_or(0.0)
-                - counters[0].import_total_kwh.unwrap_or(0.0),
-            3,
-        )
-    });
+    let real = match (counters.first(), counters.last()) {
+        (Some(first), Some(last)) if two => Some(round(last.0 - first.0, 3)),
+        _ => None,
+    };
     Some(DaySummary {
         date: date.format("%Y-%m-%d").to_string(),
         created_at: None,
@@ -222,10 +220,14 @@ pub struct MonthSummary {
     pub savings_percentage: Option<f64>,
     pub avg_confidence: Option<f64>,
     pub days_with_data: u32,
-    pub real_grid_import_kwh: f64,
-    pub grid_import_t1_kwh: f64,
-    pub grid_import_t2_kwh: f64,
-    pub grid_import_total_kwh: f64,
+    /// Meter-based figures: the sum over the days that had meter counters, `null` when no
+    /// day had any (never a zero standing in for a missing reading).
+    pub real_grid_import_kwh: Option<f64>,
+    pub grid_import_t1_kwh: Option<f64>,
+    pub grid_import_t2_kwh: Option<f64>,
+    pub grid_import_total_kwh: Option<f64>,
+    /// How many of `days_with_data` had meter counters.
+    pub days_with_meter_data: u32,
     pub energy_charged_t1_kwh: f64,
     pub energy_charged_t2_kwh: f64,
     pub source_breakdown: BTreeMap<String, u64>,
@@ -259,6 +261,10 @@ pub fn aggregate(
 ) -> MonthSummary {
     let sum = |f: &dyn Fn(&DaySummary) -> f64| round(days.iter().map(f).sum::<f64>(), 2);
     let count = |f: &dyn Fn(&DaySummary) -> u64| days.iter().map(f).sum::<u64>();
+    let known = |f: &dyn Fn(&DaySummary) -> Option<f64>| {
+        let values: Vec<f64> = days.iter().filter_map(f).collect();
+        (!values.is_empty()).then(|| round(values.iter().sum::<f64>(), 2))
+    };
     let total_decisions = count(&|d| d.total_decisions);
     let cost = sum(&|d| d.total_cost_pln);
     let energy = sum(&|d| d.total_energy_kwh);
@@ -300,10 +306,14 @@ pub fn aggregate(
             .then(|| round(savings / (cost + savings) * 100.0, 1)),
         avg_confidence: (wn > 0).then(|| round(wsum / wn as f64, 4)),
         days_with_data: days.len() as u32,
-        real_grid_import_kwh: sum(&|d| d.real_grid_import_kwh.unwrap_or(0.0)),
-        grid_import_t1_kwh: sum(&|d| d.grid_import_t1_kwh.unwrap_or(0.0)),
-        grid_import_t2_kwh: sum(&|d| d.grid_import_t2_kwh.unwrap_or(0.0)),
-        grid_import_total_kwh: sum(&|d| d.grid_import_total_kwh.unwrap_or(0.0)),
+        real_grid_import_kwh: known(&|d| d.real_grid_import_kwh),
+        grid_import_t1_kwh: known(&|d| d.grid_import_t1_kwh),
+        grid_import_t2_kwh: known(&|d| d.grid_import_t2_kwh),
+        grid_import_total_kwh: known(&|d| d.grid_import_total_kwh),
+        days_with_meter_data: days
+            .iter()
+            .filter(|d| d.real_grid_import_kwh.is_some())
+            .count() as u32,
         energy_charged_t1_kwh: sum(&|d| d.energy_charged_t1_kwh),
         energy_charged_t2_kwh: sum(&|d| d.energy_charged_t2_kwh),
         source_breakdown: breakdown,
@@ -492,5 +502,29 @@ mod tests {
         assert_eq!(change_pct(1.5, 1.0), 50.0);
         assert_eq!(next_month(2026, 12), (2027, 1));
         assert_eq!(prev_month(2026, 1), (2025, 12));
+    }
+
+    #[test]
+    fn meter_figures_are_null_without_counters_and_sum_known_days() {
+        let d = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
+        let a = charge("2026-07-01T01:00:00Z", 2.0, 1.0, 0.5, "T2");
+        let no_meter = compute_day(d, &[&a], &[], "database").unwrap();
+        assert_eq!(no_meter.real_grid_import_kwh, None);
+        let m = aggregate(2026, 7, vec![no_meter.clone()], vec![]);
+        assert_eq!(
+            m.real_grid_import_kwh, None,
+            "no counters must not read as 0 kWh"
+        );
+        assert_eq!(m.grid_import_total_kwh, None);
+        assert_eq!(m.days_with_meter_data, 0);
+        let mut metered = no_meter.clone();
+        metered.date = "2026-07-02".into();
+        metered.real_grid_import_kwh = Some(3.5);
+        metered.grid_import_total_kwh = Some(3.5);
+        let m = aggregate(2026, 7, vec![no_meter, metered], vec![]);
+        assert_eq!(m.real_grid_import_kwh, Some(3.5));
+        assert_eq!(m.grid_import_total_kwh, Some(3.5));
+        assert_eq!(m.days_with_meter_data, 1);
+        assert_eq!(m.days_with_data, 2);
     }
 }
