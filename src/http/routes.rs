@@ -144,9 +144,15 @@ pub fn table() -> Vec<Route> {
 
 /// Serves the body stored under the request's path, or a 503 saying it is not built yet.
 pub fn from_snapshot(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
-    match snap.get(&req.path) {
+    serve_key(snap, &req.path)
+}
+
+/// Serves the body stored under `key` (a route key built from a validated query), or a
+/// 503 saying it is not built yet.
+pub fn serve_key(snap: &Snapshot, key: &str) -> Reply {
+    match snap.get(key) {
         Some(b) => Reply::Shared(Arc::clone(b)),
-        None => not_ready(&req.path),
+        None => not_ready(key),
     }
 }
 

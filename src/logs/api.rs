@@ -294,19 +294,7 @@ fn start_follow(
             json!({"parameter": "follow"}),
         ));
     }
-    let too_many = || {
-        Reply::Owned(
-            Body::error(
-                503,
-                &format!(
-                    "too many log followers ({} at most); try again later",
-                    hub.followers.limit
-                ),
-                json!({"max_followers": hub.followers.limit}),
-            )
-            .with_header("Retry-After", "15"),
-        )
-    };
+    let too_many = || at_capacity("log followers", "max_followers", hub.followers.limit, 15);
     let Target::File(name) = &req.file.target else {
         let Some(permit) = hub.followers.try_enter() else {
             return too_many();
@@ -350,6 +338,20 @@ fn start_follow(
     }))
 }
 
+/// The 503 for a full stream cap: what is full, its limit (under `key`), and when to retry.
+fn at_capacity(what: &str, key: &str, limit: usize, retry_after_s: u32) -> Reply {
+    let mut extra = serde_json::Map::new();
+    extra.insert(key.to_string(), json!(limit));
+    Reply::Owned(
+        Body::error(
+            503,
+            &format!("too many {what} ({limit} at most); try again later"),
+            serde_json::Value::Object(extra),
+        )
+        .with_header("Retry-After", retry_after_s.to_string()),
+    )
+}
+
 /// `GET /logs/files`: pre-serialized by the refresh side.
 pub fn files_route(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
     match snap.get(FILES) {
@@ -378,16 +380,11 @@ pub fn download_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> 
         Err(refused) => return Reply::Owned(refused.body()),
     };
     let Some(permit) = hub.downloads.try_enter() else {
-        return Reply::Owned(
-            Body::error(
-                503,
-                &format!(
-                    "too many downloads in progress ({} at most); try again later",
-                    hub.downloads.limit
-                ),
-                json!({"max_downloads": hub.downloads.limit}),
-            )
-            .with_header("Retry-After", "5"),
+        return at_capacity(
+            "downloads in progress",
+            "max_downloads",
+            hub.downloads.limit,
+            5,
         );
     };
     let dir = hub.settings.dir.clone();

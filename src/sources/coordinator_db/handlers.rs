@@ -10,21 +10,14 @@ use super::render::{DECISIONS, MISSING, MONTHLY_COMPARISON, MONTHLY_SUMMARY};
 use super::source::WINDOWS;
 use crate::clock;
 use crate::http::query::{BadParam, Query};
-use crate::http::routes::{not_ready, HttpContext, Reply, RequestInfo};
+use crate::http::routes::{serve_key, HttpContext, Reply, RequestInfo};
 use crate::snapshot::{route_key, Snapshot};
-
-fn serve(snap: &Snapshot, key: &str) -> Reply {
-    match snap.get(key) {
-        Some(b) => Reply::Shared(Arc::clone(b)),
-        None => not_ready(key),
-    }
-}
 
 /// `GET /decisions?time_range=1h|24h|7d|30d` (default 24h).
 pub fn decisions(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
     let allowed = WINDOWS.map(|(r, _)| r);
     match req.query.one_of("time_range", &allowed, "24h") {
-        Ok(range) => serve(snap, &route_key(DECISIONS, &[("time_range", range)])),
+        Ok(range) => serve_key(snap, &route_key(DECISIONS, &[("time_range", range)])),
         Err(e) => Reply::Owned(e.body()),
     }
 }
@@ -56,12 +49,12 @@ fn month_route(req: &RequestInfo, snap: &Snapshot, path: &str) -> Reply {
     let today = clock::local_date(clock::now());
     match parse_month(&req.query, today) {
         Err(e) => Reply::Owned(e.body()),
-        Ok(None) => serve(snap, path),
+        Ok(None) => serve_key(snap, path),
         Ok(Some((y, m))) => {
             let key = route_key(path, &[("year", &y.to_string()), ("month", &m.to_string())]);
             match snap.get(&key) {
                 Some(b) => Reply::Shared(Arc::clone(b)),
-                None => serve(snap, &format!("{path}?{MISSING}")),
+                None => serve_key(snap, &format!("{path}?{MISSING}")),
             }
         }
     }

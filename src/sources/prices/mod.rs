@@ -880,10 +880,7 @@ pub fn handle(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
     } else {
         route_key(ROUTE, &[("day", day)])
     };
-    match snap.get(&key) {
-        Some(b) => Reply::Shared(Arc::clone(b)),
-        None => crate::http::routes::not_ready(&key),
-    }
+    crate::http::routes::serve_key(snap, &key)
 }
 
 #[cfg(test)]
