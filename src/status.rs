@@ -46,23 +46,47 @@ const COMPAT_AGES: [(&str, &str); 3] = [
     ("metrics", names::METRICS),
 ];
 
-fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
-    let age = s.age(view.now);
+/// What a source's status says that changes only when the source reports or its state
+/// changes (the dashboard embeds this, so that an unchanged poll stays a 304).
+fn source_stable_json(s: &SourceStatus, view: &StoreView) -> Map<String, Value> {
+    let observed = s
+        .observed_at
+        .or(s.last_success)
+        .filter(|_| s.data.is_some());
     json!({
         "state": s.freshness(view.now),
-        "age_s": age.map(|a| a.as_secs()),
         "last_success": s.last_success.map(clock::local_rfc3339),
-        "last_attempt": s.last_attempt.map(clock::local_rfc3339),
-        "observed_at": s.observed_at.map(clock::local_rfc3339),
+        "observed_at": observed.map(clock::local_rfc3339),
+        "stale_after_s": s.stale_after.as_secs(),
         "origin": s.origin,
         "last_error": s.last_error,
         "last_error_at": s.last_error_at.map(clock::local_rfc3339),
         "consecutive_failures": s.consecutive_failures,
         "interval_s": s.interval.as_secs(),
-        "next_refresh_in_s": view.next_refresh_in(s),
-        "in_flight_s": s.in_flight_since.map(|t| view.now_instant.saturating_duration_since(t).as_secs()),
-        "last_duration_ms": s.last_duration.map(|d| d.as_millis() as u64),
     })
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// The stable part plus what moves every second: age, schedule, the run in flight.
+fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
+    let mut map = source_stable_json(s, view);
+    let in_flight = s
+        .in_flight_since
+        .map(|t| view.now_instant.saturating_duration_since(t).as_secs());
+    map.insert("age_s".into(), json!(s.age(view.now).map(|a| a.as_secs())));
+    map.insert(
+        "last_attempt".into(),
+        json!(s.last_attempt.map(clock::local_rfc3339)),
+    );
+    map.insert("next_refresh_in_s".into(), json!(view.next_refresh_in(s)));
+    map.insert("in_flight_s".into(), json!(in_flight));
+    map.insert(
+        "last_duration_ms".into(),
+        json!(s.last_duration.map(|d| d.as_millis() as u64)),
+    );
+    Value::Object(map)
 }
 
 /// Plain-language problems, most important first, for the page header and for people
@@ -177,16 +201,11 @@ impl Renderer for StatusRenderer {
             })),
             "storage": crate::sources::storage_state(view),
             "health": if all_fresh { "healthy" } else { "degraded" },
-            "sources": view.sources.iter().map(|s| (s.name.to_string(), json!({
-                "state": s.freshness(now),
-                "last_success": s.last_success.map(clock::local_rfc3339),
-                "observed_at": s.observed_at.or(s.last_success).filter(|_| s.data.is_some()).map(clock::local_rfc3339),
-                "stale_after_s": s.stale_after.as_secs(),
-                "origin": s.origin,
-                "last_error": s.last_error,
-                "last_error_at": s.last_error_at.map(clock::local_rfc3339),
-                "consecutive_failures": s.consecutive_failures,
-            }))).collect::<Map<String, Value>>(),
+            "sources": view
+                .sources
+                .iter()
+                .map(|s| (s.name.to_string(), Value::Object(source_stable_json(s, view))))
+                .collect::<Map<String, Value>>(),
             "problems": problems(view, coordinator),
         });
         let health = json!({
