@@ -20,6 +20,8 @@ use crate::config::Config;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
 use crate::refresh::{Composer, StoreView};
 use crate::snapshot::{route_key, Body, Snapshot};
+use crate::sources::coordinator_db::render as cdb;
+use crate::sources::prices;
 
 pub const DASHBOARD: &str = "/api/dashboard";
 /// The status part of the dashboard, rendered by the status renderer; not routed.
@@ -114,25 +116,25 @@ impl Dashboard {
         let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
         vec![
             ("status", DASHBOARD_STATUS.to_string()),
-            ("current_state", "/current-state".to_string()),
-            ("prices", "/prices".to_string()),
-            ("metrics", "/metrics".to_string()),
+            ("current_state", cdb::CURRENT_STATE.to_string()),
+            ("prices", prices::ROUTE.to_string()),
+            ("metrics", cdb::METRICS.to_string()),
             (
                 "decisions",
-                route_key("/decisions", &[("time_range", "24h")]),
+                route_key(cdb::DECISIONS, &[("time_range", "24h")]),
             ),
-            ("history", "/historical-data".to_string()),
+            ("history", cdb::HISTORICAL.to_string()),
             (
                 "month",
                 route_key(
-                    "/monthly-summary",
+                    cdb::MONTHLY_SUMMARY,
                     &[("year", &y.to_string()), ("month", &m.to_string())],
                 ),
             ),
             (
                 "comparison",
                 route_key(
-                    "/monthly-comparison",
+                    cdb::MONTHLY_COMPARISON,
                     &[("year", &py.to_string()), ("month", &pm.to_string())],
                 ),
             ),
