@@ -57,6 +57,7 @@ pub struct RawConfig {
     pub coordinator: RawCoordinator,
     pub logs: RawLogs,
     pub prices: RawPrices,
+    pub host: RawHost,
     pub data_dir: Option<String>,
     pub log_level: Option<String>,
 }
@@ -109,6 +110,15 @@ pub struct RawPrices {
     pub tariff: Option<serde_yaml::Value>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHost {
+    pub refresh_seconds: Option<i64>,
+    pub disk_warn_percent: Option<f64>,
+    pub memory_warn_percent: Option<f64>,
+    pub temperature_warn_celsius: Option<f64>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Validated configuration
 // ---------------------------------------------------------------------------------------
@@ -122,6 +132,7 @@ pub struct Config {
     pub coordinator: Coordinator,
     pub logs: Logs,
     pub prices: Prices,
+    pub host: Host,
     /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
     pub data_dir: PathBuf,
     pub log_level: log::LevelFilter,
@@ -169,6 +180,18 @@ pub struct Logs {
     pub refresh_interval: Duration,
     /// How often `journalctl` is run for the journal views.
     pub journal_interval: Duration,
+}
+
+/// The `host:` section: how often the host is read, and when its state is a problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    pub refresh_interval: Duration,
+    /// A filesystem (space or inodes) at or above this share in use is a problem.
+    pub disk_warn_percent: f64,
+    /// Memory in use (total − available) at or above this share is a problem.
+    pub memory_warn_percent: f64,
+    /// Any temperature sensor at or above this is a problem.
+    pub temperature_warn_celsius: f64,
 }
 
 /// What we take from the coordinator's `master_coordinator_config.yaml`.
@@ -228,6 +251,10 @@ pub mod defaults {
     pub const TODAY_RECHECK_S: u64 = 4 * 3600;
     pub const TOMORROW_POLL_S: u64 = 600;
     pub const TOMORROW_POLL_FROM: &str = "13:30";
+    pub const HOST_REFRESH_S: u64 = 30;
+    pub const DISK_WARN_PERCENT: f64 = 90.0;
+    pub const MEMORY_WARN_PERCENT: f64 = 90.0;
+    pub const TEMPERATURE_WARN_CELSIUS: f64 = 80.0;
 }
 
 impl Config {
@@ -423,6 +450,7 @@ impl Config {
         }
         let logs = logs_section(&raw.logs, &err)?;
         let prices = prices_from_raw(&raw.prices, file.as_ref(), &err)?;
+        let host = host_section(&raw.host, &err)?;
 
         let data_dir = resolve(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR));
         let level_text = raw
@@ -458,6 +486,7 @@ impl Config {
             },
             logs,
             prices,
+            host,
             data_dir,
             log_level,
         })
@@ -470,6 +499,7 @@ impl Config {
             self.web.price_interval,
             self.web.metrics_interval,
             self.web.pid_interval,
+            self.host.refresh_interval,
         ]
         .into_iter()
         .min()
@@ -516,6 +546,12 @@ impl Config {
                 "tomorrow_poll_seconds": self.prices.tomorrow_poll.as_secs(),
                 "tomorrow_poll_from": self.prices.tomorrow_poll_from.format("%H:%M").to_string(),
                 "tariff": self.prices.tariff.to_config(),
+            },
+            "host": {
+                "refresh_seconds": self.host.refresh_interval.as_secs(),
+                "disk_warn_percent": self.host.disk_warn_percent,
+                "memory_warn_percent": self.host.memory_warn_percent,
+                "temperature_warn_celsius": self.host.temperature_warn_celsius,
             },
             "data_dir": p(&self.data_dir),
             "log_level": self.log_level.to_string().to_lowercase(),
@@ -578,6 +614,50 @@ fn logs_section(
             "journal_refresh_seconds",
             raw.journal_refresh_seconds,
             defaults::JOURNAL_REFRESH_S,
+        )?,
+    })
+}
+
+/// Validates the `host:` section.
+fn host_section(
+    raw: &RawHost,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Host, ConfigError> {
+    let bounded = |key: &str, v: Option<f64>, default: f64, max: f64, unit: &str| match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x >= 1.0 && x <= max => Ok(x),
+        Some(x) => Err(err(
+            &format!("host.{key}"),
+            format!("{x} is out of range; use a number from 1 to {max} ({unit})"),
+        )),
+    };
+    Ok(Host {
+        refresh_interval: seconds(
+            "host.refresh_seconds",
+            raw.refresh_seconds,
+            defaults::HOST_REFRESH_S,
+            err,
+        )?,
+        disk_warn_percent: bounded(
+            "disk_warn_percent",
+            raw.disk_warn_percent,
+            defaults::DISK_WARN_PERCENT,
+            100.0,
+            "percent of a filesystem in use",
+        )?,
+        memory_warn_percent: bounded(
+            "memory_warn_percent",
+            raw.memory_warn_percent,
+            defaults::MEMORY_WARN_PERCENT,
+            100.0,
+            "percent of memory in use",
+        )?,
+        temperature_warn_celsius: bounded(
+            "temperature_warn_celsius",
+            raw.temperature_warn_celsius,
+            defaults::TEMPERATURE_WARN_CELSIUS,
+            150.0,
+            "degrees Celsius",
         )?,
     })
 }
@@ -856,7 +936,14 @@ mod tests {
         assert_eq!(c.logs.max_lines, 5000);
         assert_eq!(c.logs.max_followers, 8);
         assert_eq!(c.logs.journal_interval, Duration::from_secs(30));
+        assert_eq!(c.host.refresh_interval, Duration::from_secs(30));
+        assert_eq!(c.host.disk_warn_percent, 90.0);
+        assert_eq!(c.host.memory_warn_percent, 90.0);
+        assert_eq!(c.host.temperature_warn_celsius, 80.0);
         let yaml = c.effective_yaml();
+        assert!(yaml.contains("disk_warn_percent: 90"), "{yaml}");
+        let again = parse_in(dir.path(), &yaml).unwrap();
+        assert_eq!(again.host, c.host);
         assert!(yaml.contains("max_lines: 5000"), "{yaml}");
         assert!(yaml.contains("journal_refresh_seconds: 30"), "{yaml}");
         assert!(
@@ -900,6 +987,17 @@ mod tests {
                 "coordinator.systemd_unit",
             ),
             ("log_level: loud\n", "log_level"),
+            ("host:\n  refresh_seconds: 0\n", "host.refresh_seconds"),
+            ("host:\n  disk_warn_percent: 0\n", "host.disk_warn_percent"),
+            (
+                "host:\n  memory_warn_percent: 101\n",
+                "host.memory_warn_percent",
+            ),
+            (
+                "host:\n  temperature_warn_celsius: hot\n",
+                "host.temperature_warn_celsius",
+            ),
+            ("host:\n  disk_warn: 5\n", "host.disk_warn"),
         ];
         for (text, key) in cases {
             let e = parse_in(dir.path(), text).unwrap_err();

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod http;
 pub mod logging;
 pub mod logs;
+pub mod prometheus;
 pub mod refresh;
 pub mod schema;
 pub mod snapshot;

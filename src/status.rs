@@ -16,6 +16,7 @@ use crate::clock;
 use crate::refresh::{Freshness, Heartbeat, Renderer, SourceStatus, StoreView};
 use crate::snapshot::Body;
 use crate::sources::coordinator::ProcessReport;
+use crate::sources::host::{self, HostReport};
 use crate::sources::log_dir::LogListing;
 use crate::sources::names;
 
@@ -91,12 +92,17 @@ fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
 
 /// Plain-language problems, most important first, for the page header and for people
 /// reading `/status` by hand.
-fn problems(view: &StoreView, coordinator: Option<&ProcessReport>) -> Vec<String> {
+fn problems(
+    view: &StoreView,
+    coordinator: Option<&ProcessReport>,
+    host: Option<&HostReport>,
+) -> Vec<String> {
     let mut out = Vec::new();
     match coordinator {
         Some(r) if !r.running => out.push("the coordinator process is not running".to_string()),
         _ => {}
     }
+    out.extend(host.iter().flat_map(|h| h.warnings.iter().cloned()));
     for s in view.sources {
         let state = s.freshness(view.now);
         match (&s.last_error, state) {
@@ -121,6 +127,8 @@ impl Renderer for StatusRenderer {
         let uptime = self.started.elapsed().as_secs_f64();
         let coordinator = view.data::<ProcessReport>(names::COORDINATOR);
         let logs = view.data::<LogListing>(names::LOGS);
+        let host = view.data::<HostReport>(names::HOST);
+        let host_json = host.map(|h| host::status_json(h, now));
 
         let mut sources = Map::new();
         for s in view.sources {
@@ -139,7 +147,8 @@ impl Renderer for StatusRenderer {
         let all_fresh = view
             .sources
             .iter()
-            .all(|s| s.freshness(now) == Freshness::Fresh);
+            .all(|s| s.freshness(now) == Freshness::Fresh)
+            && host.is_none_or(|h| h.warnings.is_empty());
         let log_files: Map<String, Value> = logs
             .map(|l| {
                 l.files
@@ -178,6 +187,7 @@ impl Renderer for StatusRenderer {
             "server_uptime": (uptime * 10.0).round() / 10.0,
             "server_uptime_human": clock::human_duration(uptime as u64),
             "storage": storage,
+            "host": host_json,
             "background_worker": {
                 "alive": self.heartbeat.is_alive(),
                 "health": if all_fresh { "healthy" } else { "degraded" },
@@ -186,7 +196,7 @@ impl Renderer for StatusRenderer {
             },
             "log_files": log_files,
             "sources": sources,
-            "problems": problems(view, coordinator),
+            "problems": problems(view, coordinator, host),
         });
         let dashboard_status = json!({
             "version": env!("CARGO_PKG_VERSION"),
@@ -200,13 +210,14 @@ impl Renderer for StatusRenderer {
                 "rss_bytes": r.rss_bytes,
             })),
             "storage": crate::sources::storage_state(view),
+            "host": host_json,
             "health": if all_fresh { "healthy" } else { "degraded" },
             "sources": view
                 .sources
                 .iter()
                 .map(|s| (s.name.to_string(), Value::Object(source_stable_json(s, view))))
                 .collect::<Map<String, Value>>(),
-            "problems": problems(view, coordinator),
+            "problems": problems(view, coordinator, host),
         });
         let health = json!({
             "service": "energy-monitor",

@@ -137,6 +137,11 @@ pub fn table() -> Vec<Route> {
             prefix: false,
             handler: crate::sources::prices::handle,
         },
+        Route {
+            path: crate::prometheus::ROUTE,
+            prefix: false,
+            handler: from_snapshot,
+        },
     ];
     routes.extend(crate::web::routes());
     routes

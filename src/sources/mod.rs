@@ -6,6 +6,7 @@
 
 pub mod coordinator;
 pub mod coordinator_db;
+pub mod host;
 pub mod journal;
 pub mod log_dir;
 pub mod prices;
@@ -23,6 +24,7 @@ pub mod names {
     pub const INVERTER: &str = "inverter";
     pub const PRICES: &str = "prices";
     pub const METRICS: &str = "metrics";
+    pub const HOST: &str = "host";
 }
 
 /// Everything the refresh side runs.
@@ -85,6 +87,10 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
                 tomorrow_from: p.tomorrow_poll_from,
             },
         )),
+        Box::new(host::HostSource::new(
+            config.host.clone(),
+            host_paths(config),
+        )),
     ];
     let renderers: Vec<Box<dyn Renderer>> = vec![
         status,
@@ -94,6 +100,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         Box::new(coordinator_db::render::CurrentStateRenderer),
         Box::new(coordinator_db::render::CoordinatorRenderer),
         Box::new(prices::PriceRenderer),
+        Box::new(crate::prometheus::PrometheusRenderer::default()),
     ];
     let composers: Vec<Box<dyn Composer>> = vec![Box::new(crate::web::Dashboard::new(config))];
     Wiring {
@@ -101,6 +108,17 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         renderers,
         composers,
     }
+}
+
+/// The paths whose filesystems the host source watches, and what each holds.
+pub fn host_paths(config: &Config) -> Vec<(&'static str, std::path::PathBuf)> {
+    let c = &config.coordinator;
+    vec![
+        (host::roles::COORDINATOR_DB, c.database.clone()),
+        (host::roles::COORDINATOR_OUT, c.root.join("out")),
+        (host::roles::COORDINATOR_LOGS, c.logs_dir.clone()),
+        (host::roles::DATA_DIR, config.data_dir.clone()),
+    ]
 }
 
 /// The `storage` object of `/status`: is the coordinator's DB open, and did it hold data at
