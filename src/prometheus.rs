@@ -633,3 +633,91 @@ impl Renderer for PrometheusRenderer {
         )]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refresh::SourceStatus;
+    use crate::sources::host::{fixture, Temperature};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn families_without_samples_are_left_out_and_labels_are_escaped() {
+        let mut e = Exposition::new();
+        e.single("absent", "gauge", "Never sampled.", None);
+        e.family("odd", "gauge", "Help with a \\ backslash\nand a newline.");
+        e.sample(&[("sensor", "a\"b\\c\nd")], 1.5);
+        e.sample(&[("sensor", "nan")], f64::NAN);
+        e.single("big", "counter", "A counter.", Some(1e12));
+        let text = e.finish();
+        assert_eq!(
+            text,
+            "# HELP energy_monitor_odd Help with a \\\\ backslash\\nand a newline.\n\
+             # TYPE energy_monitor_odd gauge\n\
+             energy_monitor_odd{sensor=\"a\\\"b\\\\c\\nd\"} 1.5\n\
+             # HELP energy_monitor_big A counter.\n\
+             # TYPE energy_monitor_big counter\n\
+             energy_monitor_big 1000000000000\n"
+        );
+    }
+
+    fn view_of(statuses: &[SourceStatus]) -> StoreView<'_> {
+        StoreView {
+            sources: statuses,
+            now: clock::now(),
+            now_instant: Instant::now(),
+        }
+    }
+
+    fn host_status(report: HostReport) -> SourceStatus {
+        let mut s = SourceStatus::new(
+            names::HOST,
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        );
+        s.last_success = Some(clock::now());
+        s.data = Some(Arc::new(report));
+        s
+    }
+
+    #[test]
+    fn a_host_without_sensors_has_no_temperature_series() {
+        let statuses = [host_status(fixture::report())];
+        let text = exposition(&view_of(&statuses), None);
+        assert!(!text.contains("energy_monitor_host_temperature"), "{text}");
+        assert!(text.contains("energy_monitor_host_memory_total_bytes 4000000000\n"));
+        assert!(text.contains("energy_monitor_host_filesystem_files{mountpoint=\"/\"} 1000\n"));
+        assert!(text.contains(
+            "energy_monitor_host_filesystem_role_info{mountpoint=\"/\",role=\"data_dir\"} 1\n"
+        ));
+        assert!(text.contains("energy_monitor_source_up{source=\"host\"} 1\n"));
+        // Sources without data export no readings.
+        assert!(!text.contains("battery"), "{text}");
+
+        let mut hot = fixture::report();
+        hot.temperatures.push(Temperature {
+            sensor: "cpu_thermal".into(),
+            celsius: 61.5,
+            critical_celsius: None,
+        });
+        let statuses = [host_status(hot)];
+        let text = exposition(&view_of(&statuses), None);
+        assert!(
+            text.contains("energy_monitor_host_temperature_celsius{sensor=\"cpu_thermal\"} 61.5\n")
+        );
+        assert!(!text.contains("temperature_critical"), "{text}");
+    }
+
+    #[test]
+    fn expired_data_is_absent() {
+        let mut s = host_status(fixture::report());
+        s.last_success = Some(clock::now() - chrono::Duration::seconds(600));
+        let statuses = [s];
+        let text = exposition(&view_of(&statuses), None);
+        assert!(!text.contains("energy_monitor_host_"), "{text}");
+        assert!(
+            text.contains("energy_monitor_source_last_success_timestamp_seconds{source=\"host\"}")
+        );
+    }
+}

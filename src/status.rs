@@ -257,3 +257,49 @@ pub fn dead_refresh_body(heartbeat: &Heartbeat) -> Body {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::host::fixture;
+    use std::time::Duration;
+
+    fn status_with(report: HostReport) -> Value {
+        let mut s = SourceStatus::new(
+            names::HOST,
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        );
+        s.last_success = Some(clock::now());
+        s.last_attempt = s.last_success;
+        s.data = Some(Arc::new(report));
+        let statuses = [s];
+        let view = StoreView {
+            sources: &statuses,
+            now: clock::now(),
+            now_instant: Instant::now(),
+        };
+        let r = StatusRenderer::new(Arc::new(Heartbeat::new(Duration::from_secs(60))));
+        let body = r.render(&view).remove(0).1;
+        serde_json::from_slice(&body.bytes).unwrap()
+    }
+
+    #[test]
+    fn a_crossed_host_threshold_is_a_problem_and_degrades_health() {
+        let v = status_with(fixture::report());
+        assert_eq!(v["background_worker"]["health"], "healthy", "{v}");
+        assert_eq!(v["problems"], json!([]));
+        assert_eq!(v["host"]["temperatures"], json!([]));
+        assert!(v["host"]["max_temperature_celsius"].is_null());
+
+        let mut r = fixture::report();
+        r.warnings = vec!["disk almost full: / is 95% used (warning at 90%)".into()];
+        let v = status_with(r);
+        assert_eq!(v["background_worker"]["health"], "degraded");
+        assert_eq!(
+            v["problems"],
+            json!(["disk almost full: / is 95% used (warning at 90%)"])
+        );
+        assert_eq!(v["host"]["warnings"].as_array().unwrap().len(), 1);
+    }
+}

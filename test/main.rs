@@ -10,3 +10,4 @@ mod daemon;
 mod demo;
 mod logs;
 mod prices;
+mod prometheus;
