@@ -210,7 +210,15 @@ impl Renderer for StatusRenderer {
                 "rss_bytes": r.rss_bytes,
             })),
             "storage": crate::sources::storage_state(view),
-            "host": host_json,
+            // Without the uptime, which ticks: the page computes it from `boot_time`.
+            "host": host_json.as_ref().map(|h| {
+                let mut h = h.clone();
+                if let Some(o) = h.as_object_mut() {
+                    o.remove("uptime_s");
+                    o.remove("uptime_human");
+                }
+                h
+            }),
             "health": if all_fresh { "healthy" } else { "degraded" },
             "sources": view
                 .sources

@@ -261,6 +261,25 @@ fn dashboard_on_demo_data_matches_the_api() {
     b.screenshot(&screenshot_dir().join("dashboard-390x844.png"));
     b.eval("document.getElementById('tab-prices').click(); return 1");
     b.screenshot(&screenshot_dir().join("dashboard-prices-390x844.png"));
+
+    // The Host tab: memory in use as the API says, one bar per reading with a threshold.
+    let host = &api["status"]["host"];
+    let mem = f64_of(&b.eval("return document.getElementById('host-mem').dataset.value"));
+    assert_eq!(mem, f64_of(&host["memory"]["used_percent"]));
+    let filesystems = host["filesystems"].as_array().unwrap();
+    let expected_bars = 1
+        + filesystems.len()
+        + filesystems
+            .iter()
+            .filter(|f| f["inodes_used_percent"].is_number())
+            .count()
+        + host["temperatures"].as_array().unwrap().len();
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#host-bars .tbar-row .tbar-warn').length"),
+        expected_bars
+    );
+    b.eval("document.getElementById('tab-host').click(); return 1");
+    b.screenshot(&screenshot_dir().join("dashboard-host-390x844.png"));
     assert_eq!(
         b.eval("return document.documentElement.dataset.jsErrors"),
         "0"

@@ -281,6 +281,18 @@ fn promtool_accepts_our_output_and_grafana_names_only_our_metrics() {
         .filter(|n| !(no_sensors && n.starts_with("energy_monitor_host_temperature")))
         .collect();
     assert!(missing.is_empty(), "not in our output: {missing:?}\n{text}");
+    // Every family we export is documented.
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/prometheus.md"))
+            .unwrap();
+    let undocumented: Vec<&String> = ours
+        .iter()
+        .filter(|n| !docs.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/prometheus.md: {undocumented:?}"
+    );
     // One dashboard for many homes: the installation variable is Prometheus's instance
     // label, and every query is limited to it.
     let vars = json["templating"]["list"].as_array().unwrap();

@@ -500,12 +500,79 @@ function renderHost() {
   $('host-pid').textContent = c && c.pid ? 'pid ' + c.pid : '';
   setText('host-uptime', status ? fmtDuration(ageOf(status.started_at)) : '–');
   $('host-version').textContent = status ? 'version ' + status.version : '';
+  renderMachine(pick(status, 'host'));
   const body = $('source-table').tBodies[0];
   clear(body);
   for (const [name, s] of Object.entries((status && status.sources) || {})) {
     body.append(el('tr', {}, el('td', {}, name), el('td', { class: 'cat-' + s.state }, s.state),
       el('td', {}, s.last_success ? fmtDateTime(s.last_success) + ' (' + fmtAge(ageOf(s.observed_at || s.last_success)) + ')' : 'never'),
       el('td', { class: 'reason' }, s.last_error || '')));
+  }
+}
+
+function fmtBytes(b) {
+  if (!isNum(b)) return '–';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let v = b, i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
+  return (i === 0 ? v : v.toFixed(1)) + ' ' + units[i];
+}
+// One bar: the value against its scale, the warning threshold as a marker line (SVG
+// attributes only; the CSP forbids inline styles).
+function thresholdBar(label, value, max, warn, text, unit) {
+  const bar = svg('svg', { viewBox: '0 0 100 10', preserveAspectRatio: 'none', class: 'tbar', role: 'img',
+    'aria-label': label + ': ' + text + ', warning at ' + warn + unit });
+  const share = isNum(value) ? Math.max(0, Math.min(1, value / max)) : 0;
+  const over = isNum(value) && value >= warn;
+  bar.append(svg('rect', { x: 0, y: 0, width: 100, height: 10, class: 'tbar-bg' }));
+  bar.append(svg('rect', { x: 0, y: 0, width: (share * 100).toFixed(2), height: 10, class: over ? 'tbar-fill over' : 'tbar-fill' }));
+  const x = (Math.min(1, warn / max) * 100).toFixed(2);
+  bar.append(svg('line', { x1: x, x2: x, y1: 0, y2: 10, class: 'tbar-warn' }));
+  return el('div', { class: over ? 'tbar-row over' : 'tbar-row', 'data-value': isNum(value) ? value : null },
+    el('span', { class: 'tbar-label' }, label), bar,
+    el('span', { class: 'tbar-text' }, text + ' (warning at ' + warn + unit + ')'));
+}
+function renderMachine(h) {
+  const bars = $('host-bars');
+  clear(bars);
+  if (!h) {
+    $('host-note').textContent = 'The host has not been read yet.';
+    for (const id of ['host-machine-cpu', 'host-mem', 'host-temp', 'host-boot']) setText(id, '–');
+    for (const id of ['host-load', 'host-swap', 'host-temp-note', 'host-self']) $(id).textContent = '';
+    return;
+  }
+  $('host-note').textContent = (h.warnings || []).join(' · ');
+  const t = h.thresholds || {};
+  setText('host-machine-cpu', isNum(h.cpu_percent) ? h.cpu_percent.toFixed(1) + ' %' : '–', h.cpu_percent);
+  const l = h.load_average;
+  $('host-load').textContent = l ? 'load ' + [l.one, l.five, l.fifteen].map((x) => x.toFixed(2)).join(' / ') : '';
+  const m = h.memory;
+  setText('host-mem', m && isNum(m.used_percent) ? m.used_percent.toFixed(1) + ' %' : '–', m && m.used_percent);
+  $('host-swap').textContent = m ? fmtBytes(m.total_bytes - m.available_bytes) + ' of ' + fmtBytes(m.total_bytes) +
+    (m.swap_total_bytes > 0 ? ', swap ' + fmtBytes(m.swap_used_bytes) + ' of ' + fmtBytes(m.swap_total_bytes) : ', no swap') : '';
+  const temps = h.temperatures || [];
+  setText('host-temp', isNum(h.max_temperature_celsius) ? h.max_temperature_celsius.toFixed(1) + ' °C' : '–', h.max_temperature_celsius);
+  $('host-temp-note').textContent = temps.length ? temps.length + ' sensor' + (temps.length > 1 ? 's' : '') : 'no temperature sensors on this machine';
+  setText('host-boot', h.boot_time ? fmtDuration(ageOf(h.boot_time)) : '–');
+  const p = h.process || {};
+  $('host-self').textContent = 'energy-monitor: ' + fmtBytes(p.rss_bytes) + (isNum(p.cpu_percent) ? ', ' + p.cpu_percent.toFixed(1) + ' % CPU' : '');
+  if (m && isNum(m.used_percent)) {
+    bars.append(thresholdBar('Memory', m.used_percent, 100, t.memory_warn_percent, m.used_percent.toFixed(1) + ' %', ' %'));
+  }
+  for (const f of h.filesystems || []) {
+    const holds = (f.roles || []).join(', ');
+    if (isNum(f.used_percent)) {
+      bars.append(thresholdBar('Disk ' + f.mount_point + ' (' + holds + ')', f.used_percent, 100, t.disk_warn_percent,
+        f.used_percent.toFixed(1) + ' %, ' + fmtBytes(f.available_bytes) + ' free of ' + fmtBytes(f.size_bytes), ' %'));
+    }
+    if (isNum(f.inodes_used_percent)) {
+      bars.append(thresholdBar('Inodes ' + f.mount_point, f.inodes_used_percent, 100, t.disk_warn_percent,
+        f.inodes_used_percent.toFixed(1) + ' %', ' %'));
+    }
+  }
+  for (const s of temps) {
+    const scale = Math.max(100, s.critical_celsius || 0, t.temperature_warn_celsius || 0);
+    bars.append(thresholdBar('Sensor ' + s.sensor, s.celsius, scale, t.temperature_warn_celsius, s.celsius.toFixed(1) + ' °C', ' °C'));
   }
 }
 
