@@ -639,8 +639,7 @@ mod tests {
     use super::*;
     use crate::refresh::SourceStatus;
     use crate::sources::host::{fixture, Temperature};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     #[test]
     fn families_without_samples_are_left_out_and_labels_are_escaped() {
@@ -670,16 +669,7 @@ mod tests {
         }
     }
 
-    fn host_status(report: HostReport) -> SourceStatus {
-        let mut s = SourceStatus::new(
-            names::HOST,
-            Duration::from_secs(30),
-            Duration::from_secs(60),
-        );
-        s.last_success = Some(clock::now());
-        s.data = Some(Arc::new(report));
-        s
-    }
+    use fixture::status as host_status;
 
     #[test]
     fn a_host_without_sensors_has_no_temperature_series() {

@@ -273,15 +273,7 @@ mod tests {
     use std::time::Duration;
 
     fn status_with(report: HostReport) -> Value {
-        let mut s = SourceStatus::new(
-            names::HOST,
-            Duration::from_secs(30),
-            Duration::from_secs(60),
-        );
-        s.last_success = Some(clock::now());
-        s.last_attempt = s.last_success;
-        s.data = Some(Arc::new(report));
-        let statuses = [s];
+        let statuses = [fixture::status(report)];
         let view = StoreView {
             sources: &statuses,
             now: clock::now(),

@@ -472,6 +472,20 @@ impl Source for HostSource {
 #[cfg(test)]
 pub(crate) mod fixture {
     use super::*;
+    use crate::refresh::SourceStatus;
+
+    /// The `host` source's status holding `report`, refreshed just now.
+    pub(crate) fn status(report: HostReport) -> SourceStatus {
+        let mut s = SourceStatus::new(
+            super::super::names::HOST,
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        );
+        s.last_success = Some(clock::now());
+        s.last_attempt = s.last_success;
+        s.data = Some(std::sync::Arc::new(report));
+        s
+    }
 
     pub(crate) fn thresholds() -> Thresholds {
         Thresholds {
