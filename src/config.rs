@@ -499,7 +499,6 @@ impl Config {
             self.web.price_interval,
             self.web.metrics_interval,
             self.web.pid_interval,
-            self.host.refresh_interval,
         ]
         .into_iter()
         .min()
