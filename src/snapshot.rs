@@ -7,7 +7,6 @@
 //! There is exactly one writer of the cell: the refresh thread.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -133,18 +132,6 @@ impl Snapshot {
     /// Typed data published under `name`, if present and of type `T`.
     pub fn shared<T: std::any::Any>(&self, name: &str) -> Option<&T> {
         self.shared.get(name)?.downcast_ref::<T>()
-    }
-
-    /// A hash over all ETags; it changes whenever any body changes.
-    pub fn fingerprint(&self) -> u64 {
-        let mut keys: Vec<_> = self.bodies.iter().collect();
-        keys.sort_by(|a, b| a.0.cmp(b.0));
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        for (k, b) in keys {
-            k.hash(&mut h);
-            b.etag.hash(&mut h);
-        }
-        h.finish()
     }
 }
 

@@ -13,23 +13,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::util::free_port;
+use crate::util::{free_port, tools_present};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// True when the browser is available; otherwise explains and tells the caller to skip.
+/// True when the browser is available; otherwise fails under CI or skips visibly.
 pub fn browser_available(test: &str) -> bool {
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {CHROMIUM} or {CHROMEDRIVER} is missing; CI must install chromium and chromium-driver");
-    }
-    eprintln!(
-        "SKIPPED {test}: install Debian's chromium and chromium-driver to run the browser tests"
-    );
-    false
+    tools_present(test, &[CHROMIUM, CHROMEDRIVER], "chromium chromium-driver")
 }
 
 /// One chromedriver process with one browser session.

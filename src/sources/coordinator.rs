@@ -257,14 +257,16 @@ mod tests {
     #[test]
     fn finds_a_real_child_process_and_notices_its_end() {
         let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("unit_probe_coordinator.py");
+        // A name of this test process's own, so copies of the test running at once never
+        // find each other's child.
+        let name = format!("unit_probe_coordinator_{}.py", std::process::id());
+        let script = dir.path().join(&name);
         std::fs::write(&script, "import time\ntime.sleep(60)\n").unwrap();
         let mut child = std::process::Command::new("python3")
             .arg(&script)
             .spawn()
             .unwrap();
-        let mut source =
-            CoordinatorProcess::new("unit_probe_coordinator.py", Duration::from_secs(1));
+        let mut source = CoordinatorProcess::new(&name, Duration::from_secs(1));
         let ctx = RefreshContext::default();
         // `python3` may be a wrapper script that execs the interpreter a moment later.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
