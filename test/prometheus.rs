@@ -4,39 +4,24 @@
 //! the thresholds become problems.
 //!
 //! Prometheus and promtool come from Debian's `prometheus` package. Without them a test
-//! prints one "skipped" line, except under CI (`CI` set), where that is a failure.
+//! prints one "skipped" line, except under CI (`CI` set), where that is a failure
+//! (`tools_present`).
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{free_port, Daemon, TestEnv};
+use crate::util::{free_port, tools_present, Daemon, TestEnv};
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The program `name` from Debian's prometheus package, or `None` after printing why
-/// the test is skipped. Under CI a missing program fails the test.
-fn tool(test: &str, name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test}: {name} is missing; CI must install the prometheus package");
-        }
-        eprintln!("{test}: skipped: install prometheus ({name} not found)");
-    }
-    found
-}
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// The demo's data (2 days, seed 2026) served by the real binary on a free port. With
 /// `coordinator`, a stand-in coordinator process (a Python script of a name no other test
@@ -215,9 +200,9 @@ impl Drop for Prometheus {
 #[test]
 fn prometheus_scrapes_us_and_sees_the_soc_of_current_state() {
     let test = "prometheus_scrapes_us_and_sees_the_soc_of_current_state";
-    let Some(prometheus) = tool(test, "prometheus") else {
+    if !tools_present(test, &[PROMETHEUS], "prometheus") {
         return;
-    };
+    }
     let started = Instant::now();
     let (_tmp, d, _) = demo_daemon(false);
     let text = exposition(&d, "");
@@ -231,7 +216,7 @@ fn prometheus_scrapes_us_and_sees_the_soc_of_current_state() {
         Some(soc / 100.0)
     );
 
-    let p = Prometheus::start(&prometheus, d.addr);
+    let p = Prometheus::start(Path::new(PROMETHEUS), d.addr);
     let deadline = started + Duration::from_secs(30);
     p.wait("up{job=\"energy-monitor\"}", deadline, |v| v == 1.0);
     let scraped = p.wait(
@@ -311,10 +296,10 @@ fn promtool_accepts_our_output_and_grafana_names_only_our_metrics() {
         assert!(e.contains("instance=\"$installation\""), "{e}");
     }
 
-    let Some(promtool) = tool(test, "promtool") else {
+    if !tools_present(test, &[PROMTOOL], "prometheus") {
         return;
-    };
-    let mut child = Command::new(promtool)
+    }
+    let mut child = Command::new(PROMTOOL)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -337,7 +322,7 @@ fn promtool_accepts_our_output_and_grafana_names_only_our_metrics() {
     );
     // The example scrape config is valid too.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/prometheus/prometheus.yml");
-    let out = Command::new(tool(test, "promtool").unwrap())
+    let out = Command::new(PROMTOOL)
         .args(["check", "config", "--syntax-only"])
         .arg(&example)
         .output()
