@@ -175,6 +175,17 @@ impl Prometheus {
         v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
     }
 
+    /// The API's whole answer to an instant query.
+    fn answer(&self, q: &str) -> Value {
+        let mut r = self
+            .agent
+            .get(&format!("{}/api/v1/query", self.base))
+            .query("query", q)
+            .call()
+            .expect("prometheus answers");
+        r.body_mut().read_json().expect("prometheus answers JSON")
+    }
+
     /// Polls `q` until `pred` holds on its value, up to `deadline`.
     fn wait(&self, q: &str, deadline: Instant, pred: impl Fn(f64) -> bool) -> f64 {
         loop {
@@ -233,6 +244,23 @@ fn prometheus_scrapes_us_and_sees_the_soc_of_current_state() {
         ),
         1.0
     );
+    // Every query of the Grafana dashboard is valid PromQL, and the power panel has data.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/energy-monitor.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    for e in &exprs {
+        let q = e.replace("$installation", &d.addr.to_string());
+        let a = p.answer(&q);
+        assert_eq!(a["status"], "success", "{q}: {a}");
+    }
+    let pv = format!("energy_monitor_pv_power_watts{{instance=\"{}\"}}", d.addr);
+    assert!(p.query(&pv).is_some(), "{pv}");
     // Nothing was invented: the demo has no coordinator process, so no CPU or RSS series.
     assert_eq!(p.query("energy_monitor_coordinator_up"), Some(0.0));
     assert_eq!(
