@@ -100,7 +100,6 @@ pub struct OwnProcess {
     pub rss_bytes: Option<u64>,
     /// Share of the whole machine, percent.
     pub cpu_percent: Option<f64>,
-    pub started_at: Option<DateTime<Utc>>,
 }
 
 /// What one host refresh found.
@@ -420,13 +419,11 @@ impl Source for HostSource {
                 pid: self.own_pid.as_u32(),
                 rss_bytes: Some(p.memory()),
                 cpu_percent: Some(f64::from(p.cpu_usage()) / n),
-                started_at: Utc.timestamp_opt(p.start_time() as i64, 0).single(),
             },
             None => OwnProcess {
                 pid: self.own_pid.as_u32(),
                 rss_bytes: None,
                 cpu_percent: None,
-                started_at: None,
             },
         };
         let components = self
@@ -524,7 +521,6 @@ pub(crate) mod fixture {
                 pid: 42,
                 rss_bytes: Some(10_000_000),
                 cpu_percent: Some(0.5),
-                started_at: None,
             },
             thresholds: thresholds(),
             warnings: Vec::new(),

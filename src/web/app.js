@@ -541,7 +541,7 @@ function renderMachine(h) {
     for (const id of ['host-load', 'host-swap', 'host-temp-note', 'host-self']) $(id).textContent = '';
     return;
   }
-  $('host-note').textContent = (h.warnings || []).join(' · ');
+  $('host-note').textContent = (h.warnings || []).concat(h.filesystem_errors || []).join(' · ');
   const t = h.thresholds || {};
   setText('host-machine-cpu', isNum(h.cpu_percent) ? h.cpu_percent.toFixed(1) + ' %' : '–', h.cpu_percent);
   const l = h.load_average;
