@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{free_port, tools_present, Daemon, TestEnv};
+use crate::util::{free_port, local_agent, tools_present, Daemon, TestEnv};
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -149,12 +149,7 @@ impl Prometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("start prometheus");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .proxy(None)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        let agent = local_agent(Duration::from_secs(5));
         Prometheus {
             child,
             base: format!("http://127.0.0.1:{port}"),

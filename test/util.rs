@@ -165,6 +165,17 @@ fn capture_stderr(child: &mut Child) -> Arc<Mutex<String>> {
     log
 }
 
+/// An HTTP client for local helper servers (chromedriver, Prometheus): no proxy, error
+/// statuses returned as answers, every call bounded by `timeout`.
+pub fn local_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
