@@ -58,6 +58,9 @@ pub struct Refreshed {
     pub observed_at: Option<DateTime<Utc>>,
     /// Where the data came from this time, e.g. `network` or `disk_cache`.
     pub origin: Option<&'static str>,
+    /// Problems that did not stop the refresh (a cache that cannot be written, a tariff
+    /// that cannot be used); listed under `problems` in `/status` until the next success.
+    pub warnings: Vec<String>,
 }
 
 impl Refreshed {
@@ -66,7 +69,13 @@ impl Refreshed {
             data: Arc::new(data),
             observed_at: None,
             origin: None,
+            warnings: Vec::new(),
         }
+    }
+
+    pub fn warning(mut self, message: impl Into<String>) -> Refreshed {
+        self.warnings.push(message.into());
+        self
     }
 
     pub fn observed_at(mut self, t: DateTime<Utc>) -> Refreshed {
@@ -164,6 +173,8 @@ pub struct SourceStatus {
     pub consecutive_failures: u32,
     pub observed_at: Option<DateTime<Utc>>,
     pub origin: Option<&'static str>,
+    /// The warnings of the last successful refresh.
+    pub warnings: Vec<String>,
     /// When the next run is due; `None` while a run is in flight.
     pub next_due: Option<Instant>,
     pub in_flight_since: Option<Instant>,
@@ -188,6 +199,7 @@ impl SourceStatus {
             consecutive_failures: 0,
             observed_at: None,
             origin: None,
+            warnings: Vec::new(),
             next_due: Some(Instant::now()),
             in_flight_since: None,
             last_duration: None,
@@ -561,6 +573,7 @@ impl Scheduler {
                 status.consecutive_failures = 0;
                 status.observed_at = refreshed.observed_at;
                 status.origin = refreshed.origin;
+                status.warnings = refreshed.warnings;
                 status.data = Some(refreshed.data);
                 status.version += 1;
             }

@@ -63,6 +63,8 @@ fn source_stable_json(s: &SourceStatus, view: &StoreView) -> Map<String, Value> 
         "last_error_at": s.last_error_at.map(clock::local_rfc3339),
         "consecutive_failures": s.consecutive_failures,
         "interval_s": s.interval.as_secs(),
+        "warnings": s.warnings,
+        "observed_in_future_s": in_future(s, view.now),
     })
     .as_object()
     .cloned()
@@ -89,6 +91,17 @@ fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
     Value::Object(map)
 }
 
+/// How far (whole seconds) the source's observation time lies ahead of our clock, when it
+/// does by more than [`FUTURE_TOLERANCE_S`]: the data's clock or ours is wrong, and its age
+/// (which would read as 0) cannot be trusted.
+pub fn in_future(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let ahead = (s.observed_at? - now).num_seconds();
+    (s.data.is_some() && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
+}
+
+/// Clock differences smaller than this are not reported.
+const FUTURE_TOLERANCE_S: i64 = 60;
+
 /// Plain-language problems, most important first, for the page header and for people
 /// reading `/status` by hand.
 fn problems(view: &StoreView, coordinator: Option<&ProcessReport>) -> Vec<String> {
@@ -99,6 +112,14 @@ fn problems(view: &StoreView, coordinator: Option<&ProcessReport>) -> Vec<String
     }
     for s in view.sources {
         let state = s.freshness(view.now);
+        if let Some(ahead) = in_future(s, view.now) {
+            out.push(format!(
+                "{}: the newest data is stamped {} in the future; this host's clock (or the writer's) is wrong, so its age is unknown",
+                s.name,
+                clock::human_duration(ahead as u64)
+            ));
+        }
+        out.extend(s.warnings.iter().map(|w| format!("{}: {}", s.name, w)));
         match (&s.last_error, state) {
             (Some(e), _) => out.push(format!("{}: {}", s.name, e)),
             (None, Freshness::Fresh) => {}
@@ -139,7 +160,7 @@ impl Renderer for StatusRenderer {
         let all_fresh = view
             .sources
             .iter()
-            .all(|s| s.freshness(now) == Freshness::Fresh);
+            .all(|s| s.freshness(now) == Freshness::Fresh && in_future(s, now).is_none());
         let log_files: Map<String, Value> = logs
             .map(|l| {
                 l.files

@@ -341,14 +341,22 @@ impl Source for InverterSource {
             )));
         };
         let (at, origin) = (reading.at, reading.origin);
-        Ok(Refreshed::new(InverterData {
+        // A reading from a state file while the DB is gone or empty is served, but never
+        // as if all were well: the problem names the DB.
+        let warning =
+            db_problem.map(|p| format!("{p}; the reading shown is from {}", reading.detail));
+        let refreshed = Refreshed::new(InverterData {
             reading,
             skipped,
             db_connected,
             db_has_rows,
         })
         .observed_at(at)
-        .origin(origin))
+        .origin(origin);
+        Ok(match warning {
+            Some(w) => refreshed.warning(w),
+            None => refreshed,
+        })
     }
 }
 
