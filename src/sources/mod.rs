@@ -30,6 +30,9 @@ pub struct Wiring {
     pub sources: Vec<Box<dyn Source>>,
     pub renderers: Vec<Box<dyn Renderer>>,
     pub composers: Vec<Box<dyn Composer>>,
+    /// A valid price cache was read from disk: `/prices` can answer 200 from the first
+    /// snapshot, and the daemon waits for it before it serves.
+    pub prices_preloaded: bool,
 }
 
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
@@ -46,6 +49,21 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
     if let Some(w) = &p.tariff_warning {
         log::warn!("{w}");
     }
+    let mut prices = prices::PriceSource::new(
+        &p.api_url,
+        &p.value_field,
+        config.web.api_timeout,
+        &config.data_dir,
+        p.tariff.clone(),
+        prices::Schedule {
+            interval: config.web.price_interval,
+            today_recheck: p.today_recheck,
+            tomorrow_poll: p.tomorrow_poll,
+            tomorrow_from: p.tomorrow_poll_from,
+        },
+    )
+    .with_tariff_warning(p.tariff_warning.clone());
+    let prices_preloaded = prices.preload();
     let sources: Vec<Box<dyn Source>> = vec![
         Box::new(coordinator::CoordinatorProcess::new(
             &config.coordinator.process_match,
@@ -72,19 +90,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
             &config.coordinator.root,
             config.web.metrics_interval,
         )),
-        Box::new(prices::PriceSource::new(
-            &p.api_url,
-            &p.value_field,
-            config.web.api_timeout,
-            &config.data_dir,
-            p.tariff.clone(),
-            prices::Schedule {
-                interval: config.web.price_interval,
-                today_recheck: p.today_recheck,
-                tomorrow_poll: p.tomorrow_poll,
-                tomorrow_from: p.tomorrow_poll_from,
-            },
-        )),
+        Box::new(prices),
     ];
     let renderers: Vec<Box<dyn Renderer>> = vec![
         status,
@@ -100,6 +106,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         sources,
         renderers,
         composers,
+        prices_preloaded,
     }
 }
 

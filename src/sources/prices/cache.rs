@@ -288,19 +288,25 @@ pub fn save(path: &Path, days: &[&DayPrices]) -> std::io::Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Temp file in the same directory, fsync, rename over `path`, fsync the directory.
+/// Temp file in the same directory, fsync, rename over `path`, fsync the directory. On a
+/// failure the temp file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // A full disk or a failed rename must not leave a partial temp file behind.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()
 }
 

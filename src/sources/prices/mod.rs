@@ -138,6 +138,14 @@ pub struct PriceSource {
     failures: u32,
     tomorrow: (NaiveDate, Tomorrow),
     next_wake: Duration,
+    /// The last fetch error per business date (cleared by a successful contact).
+    errors: BTreeMap<NaiveDate, String>,
+    /// Why the configured tariff could not be used (then final prices are market + SC).
+    tariff_warning: Option<String>,
+    /// Why the last write of the cache file failed, until one succeeds.
+    cache_warning: Option<String>,
+    /// The disk cache was read (by [`PriceSource::preload`] or the first refresh).
+    disk_loaded: bool,
 }
 
 /// The PSE entity of an API URL: `csdac-pln` for `.../api/csdac-pln?x=1`.
@@ -180,10 +188,33 @@ impl PriceSource {
             tomorrow: (NaiveDate::MIN, Tomorrow::NotChecked),
             next_wake: schedule.interval,
             schedule,
+            errors: BTreeMap::new(),
+            tariff_warning: None,
+            cache_warning: None,
+            disk_loaded: false,
         }
     }
 
+    /// Reports `warning` (the tariff could not be understood) with every refresh, so that
+    /// `/status` lists it among its problems.
+    pub fn with_tariff_warning(mut self, warning: Option<String>) -> PriceSource {
+        self.tariff_warning = warning;
+        self
+    }
+
+    /// Reads the disk cache now (before the listener opens), so that the first refresh
+    /// serves it without waiting; true when it held a valid day for today or tomorrow.
+    pub fn preload(&mut self) -> bool {
+        let now = clock::now();
+        self.load_disk(now);
+        self.prune(now);
+        !self.days.is_empty()
+    }
+
     fn load_disk(&mut self, now: DateTime<Utc>) {
+        if std::mem::replace(&mut self.disk_loaded, true) {
+            return;
+        }
         let loaded = cache::load(&self.cache_path);
         for w in &loaded.warnings {
             log::warn!("{w}");
@@ -274,6 +305,7 @@ impl PriceSource {
                 self.origin = "network";
                 self.checked.insert(date, now);
                 self.retry_at.remove(&date);
+                self.errors.remove(&date);
                 match answer {
                     DayAnswer::NotPublished => {
                         log::info!("PSE has no prices for {date} yet");
@@ -311,7 +343,9 @@ impl PriceSource {
                 let n = self.failures.saturating_add(1);
                 self.retry_at
                     .insert(date, now + backoff(self.schedule.interval, n));
-                Err(format!("prices for {date}: {e}"))
+                let message = format!("prices for {date}: {e}");
+                self.errors.insert(date, message.clone());
+                Err(message)
             }
         }
     }
@@ -347,7 +381,7 @@ impl PriceSource {
             .or_else(|| self.days.values().next_back())
             .map(|d| d.fetched_at)
             .unwrap_or(now);
-        Refreshed::new(PriceData {
+        let refreshed = Refreshed::new(PriceData {
             days: self.days.values().cloned().collect(),
             tariff: Arc::clone(&self.tariff),
             label: self.label.clone(),
@@ -358,17 +392,26 @@ impl PriceSource {
             origin: self.origin,
         })
         .observed_at(observed)
-        .origin(self.origin)
+        .origin(self.origin);
+        [&self.tariff_warning, &self.cache_warning]
+            .into_iter()
+            .flatten()
+            .fold(refreshed, |r, w| r.warning(w.clone()))
     }
 
-    fn save(&self) {
+    fn save(&mut self) {
         let days: Vec<&DayPrices> = self.days.values().collect();
-        if let Err(e) = cache::save(&self.cache_path, &days) {
-            log::warn!(
-                "cannot write the price cache {}: {e}; prices are still served from memory",
-                self.cache_path.display()
-            );
-        }
+        self.cache_warning = match cache::save(&self.cache_path, &days) {
+            Ok(()) => None,
+            Err(e) => {
+                let w = format!(
+                    "cannot write the price cache {}: {e}; prices are served from memory only and a restart would have to fetch them again",
+                    self.cache_path.display()
+                );
+                log::warn!("{w}");
+                Some(w)
+            }
+        };
     }
 }
 
@@ -450,13 +493,18 @@ impl Source for PriceSource {
             0
         };
         self.plan(clock::now());
+        // Without today's prices, today's own fetch error explains the gap best (not a
+        // failure for tomorrow that happened later).
+        let today_error = (!self.days.contains_key(&today))
+            .then(|| self.errors.get(&today).cloned())
+            .flatten();
         if self.days.is_empty() {
-            return Err(SourceError::new(error.unwrap_or_else(|| {
-                format!("PSE has not published prices for {today} yet")
-            })));
+            return Err(SourceError::new(today_error.or(error).unwrap_or_else(
+                || format!("PSE has not published prices for {today} yet"),
+            )));
         }
         match error {
-            Some(e) if !changed => Err(SourceError::new(e)),
+            Some(e) if !changed => Err(SourceError::new(today_error.unwrap_or(e))),
             partial => Ok(self.data(now, partial)),
         }
     }
@@ -706,6 +754,7 @@ fn unavailable(
             "reason": reason,
             "next_attempt_in_s": next_in,
             "next_attempt": next_in.map(|s| clock::local_rfc3339(view.now + chrono::Duration::seconds(s as i64))),
+            "as_of": clock::local_rfc3339(view.now),
             "in_flight": status.is_some_and(|s| s.in_flight_since.is_some()),
         }),
     )
@@ -723,13 +772,15 @@ impl Renderer for PriceRenderer {
         let mut h = DefaultHasher::new();
         clock::local_date(view.now).hash(&mut h);
         (view.now.timestamp() / 900).hash(&mut h);
-        // While there is nothing to show, the 503 names the next attempt: keep it current.
+        // While there is nothing to show, the 503 counts down to the next attempt: it is
+        // rebuilt every second (a few hundred bytes), so `next_attempt_in_s` stays true.
         if let Some(s) = view.get(PRICES) {
             let today = clock::local_date(view.now);
             let has_today = s
                 .data::<PriceData>()
                 .is_some_and(|d| d.day(today, view.now).is_some());
             if !has_today {
+                view.now.timestamp().hash(&mut h);
                 s.next_due.hash(&mut h);
                 s.in_flight_since.hash(&mut h);
             }
@@ -779,9 +830,11 @@ fn render_prices(view: &StoreView, status: &SourceStatus, data: &PriceData, whic
     }
     let today_rows = rows(today_day, &data.tariff);
     let tomorrow_rows = rows(tomorrow_day, &data.tariff);
+    // The quarter in progress belongs to today: `?day=tomorrow` has none.
     let current = today_rows
         .iter()
-        .find(|r| r.q.start <= now && now < r.q.end);
+        .find(|r| r.q.start <= now && now < r.q.end)
+        .filter(|_| which != "tomorrow");
     let ahead: Vec<&Row> = today_rows
         .iter()
         .filter(|r| r.q.end > now)
