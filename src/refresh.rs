@@ -58,9 +58,6 @@ pub struct Refreshed {
     pub observed_at: Option<DateTime<Utc>>,
     /// Where the data came from this time, e.g. `network` or `disk_cache`.
     pub origin: Option<&'static str>,
-    /// Problems that did not stop the refresh (a cache that cannot be written, a tariff
-    /// that cannot be used); listed under `problems` in `/status` until the next success.
-    pub warnings: Vec<String>,
 }
 
 impl Refreshed {
@@ -69,13 +66,7 @@ impl Refreshed {
             data: Arc::new(data),
             observed_at: None,
             origin: None,
-            warnings: Vec::new(),
         }
-    }
-
-    pub fn warning(mut self, message: impl Into<String>) -> Refreshed {
-        self.warnings.push(message.into());
-        self
     }
 
     pub fn observed_at(mut self, t: DateTime<Utc>) -> Refreshed {
@@ -127,6 +118,12 @@ pub trait Source: Send + 'static {
         }
     }
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult;
+    /// Problems that do not stop the source (a tariff that cannot be used, a cache that
+    /// cannot be written, a reading served from a fallback), as they stand after the last
+    /// refresh, successful or not; `/status` lists them under `problems`.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// How current a source's data is.
@@ -173,7 +170,7 @@ pub struct SourceStatus {
     pub consecutive_failures: u32,
     pub observed_at: Option<DateTime<Utc>>,
     pub origin: Option<&'static str>,
-    /// The warnings of the last successful refresh.
+    /// The source's warnings after its last refresh ([`Source::warnings`]).
     pub warnings: Vec<String>,
     /// When the next run is due; `None` while a run is in flight.
     pub next_due: Option<Instant>,
@@ -329,6 +326,7 @@ const LANE_JOIN_GRACE: Duration = Duration::from_millis(300);
 struct LaneResult {
     index: usize,
     result: SourceResult,
+    warnings: Vec<String>,
     took: Duration,
     next_delay: Duration,
 }
@@ -474,10 +472,12 @@ fn run_lane(
             failures.saturating_add(1)
         };
         let next_delay = source.next_delay(result.is_ok(), failures);
+        let warnings = source.warnings();
         if results
             .send(LaneResult {
                 index,
                 result,
+                warnings,
                 took,
                 next_delay,
             })
@@ -565,6 +565,7 @@ impl Scheduler {
         let now = clock::now();
         status.in_flight_since = None;
         status.last_duration = Some(r.took);
+        status.warnings = r.warnings;
         match r.result {
             Ok(refreshed) => {
                 status.last_success = Some(now);
@@ -573,7 +574,6 @@ impl Scheduler {
                 status.consecutive_failures = 0;
                 status.observed_at = refreshed.observed_at;
                 status.origin = refreshed.origin;
-                status.warnings = refreshed.warnings;
                 status.data = Some(refreshed.data);
                 status.version += 1;
             }

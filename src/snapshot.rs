@@ -245,4 +245,15 @@ mod tests {
         assert_eq!(cell.load().generation, 1);
         assert!(cell.load().get("/x").is_some());
     }
+
+    #[test]
+    fn negative_zero_is_written_as_zero_and_decimals_round_trip() {
+        let v = serde_json::json!({"sum": -0.0, "list": [-0.0_f64, 0.0, -1.5], "f": -0.0_f32});
+        let text = to_json_string(&v).unwrap();
+        assert_eq!(text, r#"{"f":0.0,"list":[0.0,0.0,-1.5],"sum":0.0}"#);
+        // float_roundtrip: a decimal read from the coordinator is written back unchanged.
+        let parsed: serde_json::Value = serde_json::from_str("0.41052999999999995").unwrap();
+        assert_eq!(to_json_string(&parsed).unwrap(), "0.41052999999999995");
+        assert_eq!(parsed.as_f64(), Some(0.41052999999999995));
+    }
 }

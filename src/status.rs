@@ -267,3 +267,48 @@ pub fn dead_refresh_body(heartbeat: &Heartbeat) -> Body {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_reading_from_the_future_is_a_problem_not_fresh_data() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut s = SourceStatus::new(
+            names::INVERTER,
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        );
+        s.data = Some(Arc::new(()));
+        s.last_success = Some(now);
+        s.last_attempt = Some(now);
+        // The writer's clock is 2 h ahead of ours (or ours is behind).
+        s.observed_at = Some(now + chrono::Duration::hours(2));
+        let statuses = [s];
+        let view = StoreView {
+            sources: &statuses,
+            now,
+            now_instant: Instant::now(),
+        };
+        assert_eq!(in_future(&statuses[0], now), Some(7200));
+        let p = problems(&view, None);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("inverter: the newest data is stamped 2h in the future"),
+            "{p:?}"
+        );
+        let status =
+            StatusRenderer::new(Arc::new(Heartbeat::new(Duration::from_secs(5)))).render(&view);
+        let body: Value = serde_json::from_slice(&status[0].1.bytes).unwrap();
+        assert_eq!(body["background_worker"]["health"], "degraded");
+        assert_eq!(body["sources"]["inverter"]["observed_in_future_s"], 7200);
+        // A few seconds ahead is ordinary clock jitter.
+        let mut near = statuses[0].clone();
+        near.observed_at = Some(now + chrono::Duration::seconds(5));
+        assert_eq!(in_future(&near, now), None);
+    }
+}

@@ -720,3 +720,130 @@ fn sigkill_while_writing_the_cache_never_leaves_a_broken_file() {
     );
     eprintln!("first write after {first_write:?}; {writes_seen}/120 runs rewrote the cache before being killed");
 }
+
+#[test]
+fn without_todays_prices_the_503_names_todays_error_and_counts_down() {
+    let pse = FakePse::start();
+    // Today fails with 500; tomorrow (due: 14:40 local) fails differently, with 404.
+    pse.set("2026-11-20", Answer::Status(500));
+    pse.set("2026-11-21", Answer::Status(404));
+    let env = TestEnv::new();
+    let d = start(&env, &pse.url, "2026-11-20T13:40:00Z");
+    let t0 = Instant::now();
+    while pse.requests_for("2026-11-21") == 0 && t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(pse.requests_for("2026-11-21") > 0, "{:?}", pse.requests());
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, v) = d.get_json("/prices");
+    assert_eq!(code, 503, "{v}");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("2026-11-20") && reason.contains("500"),
+        "today's error: {v}"
+    );
+    assert!(!reason.contains("404"), "not tomorrow's error: {v}");
+}
+
+#[test]
+fn the_next_attempt_of_a_503_counts_down() {
+    let pse = FakePse::start();
+    pse.set_fallback(Some(Answer::Status(500)));
+    let env = TestEnv::new();
+    // One attempt, then the next one 30 s or more later.
+    let d = env.start_with_env(
+        "  price_refresh_interval_seconds: 30\n  api_timeout_seconds: 2\n",
+        &prices_yaml(&pse.url),
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-11-20T09:00:00Z")],
+    );
+    let first = d.wait_json("/prices", Duration::from_secs(10), |v| {
+        v["next_attempt_in_s"].as_u64().is_some_and(|s| s >= 10)
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let (code, second) = d.get_json("/prices");
+    assert_eq!(code, 503);
+    let (a, b) = (
+        first["next_attempt_in_s"].as_u64().unwrap(),
+        second["next_attempt_in_s"].as_u64().unwrap(),
+    );
+    assert!(a - b >= 2, "not frozen: {a} then {b}");
+    // The instant stays where it was (up to the second the counts are rounded to).
+    let at = |v: &Value| DateTime::parse_from_rfc3339(v["next_attempt"].as_str().unwrap()).unwrap();
+    assert!(
+        (at(&first) - at(&second)).num_seconds().abs() <= 1,
+        "{first} {second}"
+    );
+    assert!(second["as_of"].is_string());
+}
+
+#[test]
+fn a_valid_disk_cache_answers_the_first_request() {
+    let env = TestEnv::new();
+    write_cache(
+        &env,
+        json!([cached_day("2026-11-20", "2026-11-20T08:00:00Z")]),
+    );
+    let down = format!("http://127.0.0.1:{}/api/csdac-pln", free_port());
+    for _ in 0..3 {
+        // The first /prices right after /health answers is already the cached day.
+        let d = start(&env, &down, "2026-11-20T09:00:00Z");
+        let (code, v) = d.get_json("/prices");
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["origin"], "disk_cache");
+    }
+}
+
+#[test]
+fn a_cache_that_cannot_be_written_is_a_problem_and_leaves_no_temp_file() {
+    let pse = FakePse::start();
+    pse.set(
+        "2026-11-20",
+        Answer::Rows(day_rows("2026-11-20", price_of, true, false)),
+    );
+    let env = TestEnv::new();
+    // price_cache.json is a directory that is not empty: the rename over it fails after
+    // the temp file was written.
+    let blocker = env.path().join("data/price_cache.json");
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let d = start(&env, &pse.url, "2026-11-20T09:00:00Z");
+    wait_prices(&d, "/prices", |v| v["quarters"]["today"].is_array());
+    let s = d.wait_json("/status", Duration::from_secs(10), |s| {
+        s["problems"]
+            .to_string()
+            .contains("cannot write the price cache")
+    });
+    assert!(
+        s["sources"]["prices"]["warnings"]
+            .to_string()
+            .contains("price_cache.json"),
+        "{s}"
+    );
+    assert!(
+        !env.path().join("data/price_cache.json.tmp").exists(),
+        "no partial temp file stays behind"
+    );
+}
+
+#[test]
+fn tomorrow_has_no_current_quarter() {
+    let pse = FakePse::start();
+    pse.set(
+        "2026-11-20",
+        Answer::Rows(day_rows("2026-11-20", price_of, true, false)),
+    );
+    pse.set(
+        "2026-11-21",
+        Answer::Rows(day_rows("2026-11-21", price_of, true, false)),
+    );
+    let env = TestEnv::new();
+    let d = start(&env, &pse.url, "2026-11-20T13:40:00Z");
+    let today = wait_prices(&d, "/prices?day=today", |v| v["current"].is_object());
+    assert!(today["current_price_pln_kwh"].is_number());
+    let t = wait_prices(&d, "/prices?day=tomorrow", |v| {
+        v["tomorrow_status"] == "published"
+    });
+    assert_eq!(t["business_date"], "2026-11-21");
+    assert!(t["current"].is_null(), "{t}");
+    assert!(t["current_price_pln_kwh"].is_null(), "{t}");
+    assert!(t["price_trend"].is_null(), "{t}");
+}

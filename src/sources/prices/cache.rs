@@ -357,6 +357,21 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path_in(dir.path());
+        // The target is a non-empty directory: the temp file is written, the rename fails.
+        fs::create_dir_all(p.join("x")).unwrap();
+        let d = day("2026-11-21", "2026-11-21T11:02:03Z", 412.37);
+        assert!(save(&p, &[&d]).is_err());
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![FILE_NAME.to_string()], "no .tmp stays behind");
+    }
+
+    #[test]
     fn reads_the_documented_example() {
         let dir = tempfile::tempdir().unwrap();
         let p = path_in(dir.path());

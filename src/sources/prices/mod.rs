@@ -381,7 +381,7 @@ impl PriceSource {
             .or_else(|| self.days.values().next_back())
             .map(|d| d.fetched_at)
             .unwrap_or(now);
-        let refreshed = Refreshed::new(PriceData {
+        Refreshed::new(PriceData {
             days: self.days.values().cloned().collect(),
             tariff: Arc::clone(&self.tariff),
             label: self.label.clone(),
@@ -392,11 +392,7 @@ impl PriceSource {
             origin: self.origin,
         })
         .observed_at(observed)
-        .origin(self.origin);
-        [&self.tariff_warning, &self.cache_warning]
-            .into_iter()
-            .flatten()
-            .fold(refreshed, |r, w| r.warning(w.clone()))
+        .origin(self.origin)
     }
 
     fn save(&mut self) {
@@ -432,6 +428,14 @@ impl Source for PriceSource {
 
     fn next_delay(&self, _succeeded: bool, _consecutive_failures: u32) -> Duration {
         self.next_wake
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        [&self.tariff_warning, &self.cache_warning]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
