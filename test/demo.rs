@@ -176,10 +176,10 @@ fn demo_refuses_a_directory_it_did_not_write() {
 /// Every number in `v` with its path, for the `-0.0` scan.
 fn negative_zeros(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
     match v {
-        serde_json::Value::Number(n) => {
-            if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) {
-                out.push(path.to_string());
-            }
+        serde_json::Value::Number(n)
+            if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) =>
+        {
+            out.push(path.to_string());
         }
         serde_json::Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {

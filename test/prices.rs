@@ -721,6 +721,11 @@ fn sigkill_while_writing_the_cache_never_leaves_a_broken_file() {
     eprintln!("first write after {first_write:?}; {writes_seen}/120 runs rewrote the cache before being killed");
 }
 
+/// The stand-in publishes a whole day of `price_of` prices for `date`.
+fn publish(pse: &FakePse, date: &str) {
+    pse.set(date, Answer::Rows(day_rows(date, price_of, true, false)));
+}
+
 #[test]
 fn without_todays_prices_the_503_names_todays_error_and_counts_down() {
     let pse = FakePse::start();
@@ -796,10 +801,7 @@ fn a_valid_disk_cache_answers_the_first_request() {
 #[test]
 fn a_cache_that_cannot_be_written_is_a_problem_and_leaves_no_temp_file() {
     let pse = FakePse::start();
-    pse.set(
-        "2026-11-20",
-        Answer::Rows(day_rows("2026-11-20", price_of, true, false)),
-    );
+    publish(&pse, "2026-11-20");
     let env = TestEnv::new();
     // price_cache.json is a directory that is not empty: the rename over it fails after
     // the temp file was written.
@@ -827,14 +829,8 @@ fn a_cache_that_cannot_be_written_is_a_problem_and_leaves_no_temp_file() {
 #[test]
 fn tomorrow_has_no_current_quarter() {
     let pse = FakePse::start();
-    pse.set(
-        "2026-11-20",
-        Answer::Rows(day_rows("2026-11-20", price_of, true, false)),
-    );
-    pse.set(
-        "2026-11-21",
-        Answer::Rows(day_rows("2026-11-21", price_of, true, false)),
-    );
+    publish(&pse, "2026-11-20");
+    publish(&pse, "2026-11-21");
     let env = TestEnv::new();
     let d = start(&env, &pse.url, "2026-11-20T13:40:00Z");
     let today = wait_prices(&d, "/prices?day=today", |v| v["current"].is_object());

@@ -99,6 +99,8 @@ pub struct PriceData {
     /// A fetch that failed during a refresh that otherwise succeeded.
     pub partial_error: Option<String>,
     pub origin: &'static str,
+    /// Why the configured tariff could not be used (final prices are market + SC).
+    pub tariff_problem: Option<String>,
 }
 
 impl PriceData {
@@ -390,6 +392,7 @@ impl PriceSource {
             tomorrow_from: self.tomorrow_from(today),
             partial_error,
             origin: self.origin,
+            tariff_problem: self.tariff_warning.clone(),
         })
         .observed_at(observed)
         .origin(self.origin)
@@ -893,6 +896,7 @@ fn render_prices(view: &StoreView, status: &SourceStatus, data: &PriceData, whic
             .or_else(|| data.partial_error.clone())),
     );
     body.insert("tariff".into(), data.tariff.to_json());
+    body.insert("tariff_problem".into(), json!(data.tariff_problem));
     body.insert("unit".into(), json!("PLN/kWh"));
     Body::json(200, &Value::Object(body))
 }
@@ -1070,12 +1074,36 @@ mod tests {
             tomorrow_from: at("2026-11-20T12:30:00Z"),
             partial_error: None,
             origin: "network",
+            tariff_problem: None,
         }
     }
 
     fn body_of(bodies: &[(String, Body)], key: &str) -> (u16, Value) {
         let b = &bodies.iter().find(|(k, _)| k == key).unwrap().1;
         (b.status, serde_json::from_slice(&b.bytes).unwrap())
+    }
+
+    #[test]
+    fn a_tariff_that_cannot_be_used_is_said_in_the_body() {
+        let mut d = data(vec![day("2026-11-20", "2026-11-20T08:00:00Z")]);
+        d.tariff = Arc::new(Tariff::market_plus_sc(0.0892));
+        d.tariff_problem = Some("electricity_tariff.distribution_pricing.g13s: missing".into());
+        let statuses = [status_with(d)];
+        let view = view_with(&statuses, "2026-11-20T09:00:00Z");
+        let (code, v) = body_of(&PriceRenderer.render(&view), "/prices");
+        assert_eq!(code, 200);
+        assert_eq!(v["calculation_method"], "market_plus_sc");
+        assert!(
+            v["tariff_problem"].as_str().unwrap().contains("g13s"),
+            "{v}"
+        );
+        let clean = [status_with(data(vec![day(
+            "2026-11-20",
+            "2026-11-20T08:00:00Z",
+        )]))];
+        let view = view_with(&clean, "2026-11-20T09:00:00Z");
+        let (_, v) = body_of(&PriceRenderer.render(&view), "/prices");
+        assert!(v["tariff_problem"].is_null());
     }
 
     #[test]
