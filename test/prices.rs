@@ -727,13 +727,19 @@ fn publish(pse: &FakePse, date: &str) {
 }
 
 #[test]
-fn without_todays_prices_the_503_names_todays_error_and_counts_down() {
+fn without_todays_prices_the_503_names_todays_error() {
     let pse = FakePse::start();
     // Today fails with 500; tomorrow (due: 14:40 local) fails differently, with 404.
     pse.set("2026-11-20", Answer::Status(500));
     pse.set("2026-11-21", Answer::Status(404));
     let env = TestEnv::new();
-    let d = start(&env, &pse.url, "2026-11-20T13:40:00Z");
+    // Retries come 15 s or more after a failure: today fails first, then tomorrow (due at
+    // once) fails, and nothing is retried while the body is read.
+    let d = env.start_with_env(
+        "  price_refresh_interval_seconds: 60\n  api_timeout_seconds: 2\n",
+        &prices_yaml(&pse.url),
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-11-20T13:40:00Z")],
+    );
     let t0 = Instant::now();
     while pse.requests_for("2026-11-21") == 0 && t0.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(50));
@@ -790,10 +796,34 @@ fn a_valid_disk_cache_answers_the_first_request() {
     );
     let down = format!("http://127.0.0.1:{}/api/csdac-pln", free_port());
     for _ in 0..3 {
-        // The first /prices right after /health answers is already the cached day.
-        let d = start(&env, &down, "2026-11-20T09:00:00Z");
-        let (code, v) = d.get_json("/prices");
-        assert_eq!(code, 200, "{v}");
+        // The very first request that gets an answer (asked for as soon as the port
+        // accepts, without waiting for /health) is already the cached day.
+        let port = free_port();
+        let config = env.write_config(port, WEB, &prices_yaml(&down));
+        let _child = crate::util::KillOnDrop(
+            Command::new(bin())
+                .arg("--config")
+                .arg(&config)
+                .env("ENERGY_MONITOR_FAKE_NOW", "2026-11-20T09:00:00Z")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let t0 = Instant::now();
+        let first = loop {
+            match crate::util::raw_get(addr, "/prices") {
+                Ok(r) => break r,
+                Err(_) if t0.elapsed() < Duration::from_secs(15) => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Err(e) => panic!("no answer: {e}"),
+            }
+        };
+        assert_eq!(first.status, 200, "{}", first.text());
+        let v: Value = serde_json::from_slice(&first.body).unwrap();
         assert_eq!(v["origin"], "disk_cache");
     }
 }
