@@ -5,9 +5,11 @@
 //! Each refresh reads, by indexed range queries only: the decisions of the last 30 days
 //! (or since the month began, whichever is earlier) and the `energy_data` rows of the same
 //! span. Month summaries are rebuilt at most every [`SUMMARY_TTL`] (and at once when the
-//! local date changes); within a rebuild, a past day is reused when its snapshot file is
-//! unchanged, or when it was computed from the DB after the day had ended, so only new or
-//! still-open days are read again. Months are read one at a time so memory stays bounded,
+//! local date changes); within a rebuild, a past day is reused when it was read after the
+//! day had ended (with the DB readable) and its snapshot file is unchanged, so only new or
+//! still-open days are read again. A past day is computed from its decisions (DB rows and
+//! files); its snapshot file stands in only when we hold no decision of that day. Today is
+//! recomputed at every refresh, so the month agrees with `/metrics` (`docs/figures.md`). Months are read one at a time so memory stays bounded,
 //! and at most [`MONTHS_READ_PER_REFRESH`] of them per refresh: after a start the older
 //! months follow in refreshes one second apart (they answer "still being computed" until
 //! then), so no single refresh reads a whole year.
