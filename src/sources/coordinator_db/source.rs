@@ -780,11 +780,11 @@ mod tests {
         assert_eq!(july.day_sources.database, 1);
         assert_eq!(july.day_sources.live, 1);
         assert_eq!(july.charging_count, 3);
-        assert_eq!(july.total_energy_kwh, Some(9.0));
+        assert_eq!(july.sums.total_energy_kwh, Some(9.0));
         let today = july.daily_summaries.last().unwrap();
         assert_eq!(today.source, "live");
         assert_eq!(today.real_grid_import_kwh, Some(11.5));
-        assert_eq!(today.selling_revenue_pln, Some(2.0));
+        assert_eq!(today.sums.selling_revenue_pln, Some(2.0));
         assert_eq!(d.months[0].charging_count, 1);
         // History: the 24 samples are in the last 24 h, the rest are gaps.
         let h = d.history.as_ref().unwrap();
@@ -823,7 +823,7 @@ mod tests {
         assert_eq!(july.day_sources.snapshot_file, 1);
         assert_eq!(july.day_sources.database, 2);
         assert_eq!(
-            july.total_energy_kwh,
+            july.sums.total_energy_kwh,
             Some(73.0),
             "70 from the snapshot, 1 + 2 from the DB"
         );
@@ -837,7 +837,10 @@ mod tests {
         // A later rebuild reuses settled days and stays equal.
         src.months = None;
         let again = src.refresh_at(now).unwrap();
-        assert_eq!(again.months.last().unwrap().total_energy_kwh, Some(73.0));
+        assert_eq!(
+            again.months.last().unwrap().sums.total_energy_kwh,
+            Some(73.0)
+        );
     }
 
     #[test]
@@ -879,11 +882,11 @@ mod tests {
         };
         assert_eq!(day(2026, 10, "2026-10-31").charging_count, 1);
         assert_eq!(day(2026, 11, "2026-11-01").charging_count, 1);
-        assert_eq!(day(2026, 11, "2026-11-01").total_energy_kwh, Some(2.0));
+        assert_eq!(day(2026, 11, "2026-11-01").sums.total_energy_kwh, Some(2.0));
         assert_eq!(day(2026, 10, "2026-10-25").charging_count, 3);
-        assert_eq!(day(2026, 10, "2026-10-24").total_energy_kwh, Some(5.0));
+        assert_eq!(day(2026, 10, "2026-10-24").sums.total_energy_kwh, Some(5.0));
         assert_eq!(day(2026, 3, "2026-03-29").charging_count, 2);
-        assert_eq!(day(2026, 3, "2026-03-30").total_energy_kwh, Some(3.0));
+        assert_eq!(day(2026, 3, "2026-03-30").sums.total_energy_kwh, Some(3.0));
         assert_eq!(month(2026, 11).charging_count, 1);
         // The recent list spans the last 30 days: the six October charges above.
         assert_eq!(

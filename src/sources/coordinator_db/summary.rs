@@ -21,6 +21,35 @@ pub struct PriceStats {
     pub avg: f64,
 }
 
+/// The money and energy sums of a day or a month (the original's field names), each
+/// rounded once to 2 dp from a [`Tally`]; `null` where the decisions do not support it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sums {
+    #[serde(default)]
+    pub total_energy_kwh: Option<f64>,
+    #[serde(default)]
+    pub total_energy_sold_kwh: Option<f64>,
+    #[serde(default)]
+    pub total_cost_pln: Option<f64>,
+    #[serde(default)]
+    pub total_savings_pln: Option<f64>,
+    #[serde(default)]
+    pub selling_revenue_pln: Option<f64>,
+}
+
+impl Sums {
+    pub fn of(t: &Tally) -> Sums {
+        let r2 = |v: Option<f64>| v.map(|x| round(x, 2));
+        Sums {
+            total_energy_kwh: r2(t.energy_kwh()),
+            total_energy_sold_kwh: r2(t.sold_kwh()),
+            total_cost_pln: r2(t.cost_pln()),
+            total_savings_pln: r2(t.total_savings_pln()),
+            selling_revenue_pln: r2(t.revenue_pln()),
+        }
+    }
+}
+
 /// One day, in the original's snapshot field names (spec §5.5), plus `source`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DaySummary {
@@ -34,13 +63,8 @@ pub struct DaySummary {
     pub selling_count: u64,
     /// The sums are `null` when the day's decisions do not have the value (see
     /// `charging_incomplete`), never 0 in its place.
-    pub total_energy_kwh: Option<f64>,
-    #[serde(default)]
-    pub total_energy_sold_kwh: Option<f64>,
-    pub total_cost_pln: Option<f64>,
-    pub total_savings_pln: Option<f64>,
-    #[serde(default)]
-    pub selling_revenue_pln: Option<f64>,
+    #[serde(flatten)]
+    pub sums: Sums,
     #[serde(default)]
     pub avg_confidence: Option<f64>,
     #[serde(default)]
@@ -89,21 +113,21 @@ impl DaySummary {
             sum: v.unwrap_or_default(),
             have: if v.is_some() { n } else { 0 },
         };
-        let revenue = self.selling_revenue_pln.unwrap_or_default();
+        let revenue = self.sums.selling_revenue_pln.unwrap_or_default();
         let mut t = Tally::default();
         t.counts.total = self.total_decisions;
         t.counts.charging = self.charging_count;
         t.counts.selling = self.selling_count;
         t.counts.wait = self.wait_count;
-        t.energy = present(self.total_energy_kwh, self.charging_count);
-        t.cost = present(self.total_cost_pln, self.charging_count);
+        t.energy = present(self.sums.total_energy_kwh, self.charging_count);
+        t.cost = present(self.sums.total_cost_pln, self.charging_count);
         t.savings = present(
-            self.total_savings_pln.map(|s| s - revenue),
+            self.sums.total_savings_pln.map(|s| s - revenue),
             self.charging_count,
         );
         t.energy_t1 = self.energy_charged_t1_kwh.unwrap_or_default();
         t.energy_t2 = self.energy_charged_t2_kwh.unwrap_or_default();
-        if let (Some(c), Some(e)) = (self.total_cost_pln, self.total_energy_kwh) {
+        if let (Some(c), Some(e)) = (self.sums.total_cost_pln, self.sums.total_energy_kwh) {
             t.paid_cost = c;
             t.paid_energy = e;
         }
@@ -113,7 +137,7 @@ impl DaySummary {
             .selling_count
             .saturating_sub(self.selling_outcome_unknown);
         t.revenue = revenue;
-        t.sold_kwh = self.total_energy_sold_kwh.unwrap_or_default();
+        t.sold_kwh = self.sums.total_energy_sold_kwh.unwrap_or_default();
         if let Some(c) = self.avg_confidence {
             t.confidence_sum = c * self.total_decisions as f64;
             t.confidence_n = self.total_decisions;
@@ -186,7 +210,6 @@ pub fn compute_day(
         (Some(first), Some(last)) if two => Some(round(last.0 - first.0, 3)),
         _ => None,
     };
-    let r2 = |v: Option<f64>| v.map(|x| round(x, 2));
     let zones = tally.energy_by_zone();
     Some(DaySummary {
         date: date.format("%Y-%m-%d").to_string(),
@@ -195,11 +218,7 @@ pub fn compute_day(
         charging_count: tally.counts.charging,
         wait_count: tally.counts.wait,
         selling_count: tally.counts.selling,
-        total_energy_kwh: r2(tally.energy_kwh()),
-        total_energy_sold_kwh: r2(tally.sold_kwh()),
-        total_cost_pln: r2(tally.cost_pln()),
-        total_savings_pln: r2(tally.total_savings_pln()),
-        selling_revenue_pln: r2(tally.revenue_pln()),
+        sums: Sums::of(&tally),
         avg_confidence: tally.avg_confidence(),
         avg_cost_per_kwh: tally.avg_price_paid(),
         source_breakdown: breakdown,
@@ -244,11 +263,8 @@ pub struct MonthSummary {
     pub selling_count: u64,
     /// Sums over the month's decisions, rounded once; `null` for a month without data or
     /// when its decisions do not have the value (never 0 in its place).
-    pub total_energy_kwh: Option<f64>,
-    pub total_energy_sold_kwh: Option<f64>,
-    pub total_cost_pln: Option<f64>,
-    pub total_savings_pln: Option<f64>,
-    pub selling_revenue_pln: Option<f64>,
+    #[serde(flatten)]
+    pub sums: Sums,
     /// Charging decisions lacking `energy_kwh` or a cost.
     pub charging_incomplete: u64,
     pub selling_outcome_unknown: u64,
@@ -303,7 +319,6 @@ pub fn aggregate(
     for d in &days {
         tally.add(&d.tally());
     }
-    let r2 = |v: Option<f64>| v.map(|x| round(x, 2));
     let zones = tally.energy_by_zone();
     let mut breakdown = BTreeMap::new();
     let mut sources = DaySources::default();
@@ -326,11 +341,7 @@ pub fn aggregate(
         charging_count: tally.counts.charging,
         wait_count: tally.counts.wait,
         selling_count: tally.counts.selling,
-        total_energy_kwh: r2(tally.energy_kwh()),
-        total_energy_sold_kwh: r2(tally.sold_kwh()),
-        total_cost_pln: r2(tally.cost_pln()),
-        total_savings_pln: r2(tally.total_savings_pln()),
-        selling_revenue_pln: r2(tally.revenue_pln()),
+        sums: Sums::of(&tally),
         charging_incomplete: tally.charging_incomplete,
         selling_outcome_unknown: tally.sell_unknown,
         avg_cost_per_kwh: tally.avg_price_paid(),
@@ -395,21 +406,21 @@ pub fn comparison(
             "label": m.label,
             "days": through.map(|t| format!("{}-01..{}-{t:02}", m.label, m.label)),
             "year": m.year, "month": m.month, "month_name": m.month_name,
-            "total_cost_pln": m.total_cost_pln, "total_energy_kwh": m.total_energy_kwh,
-            "total_savings_pln": m.total_savings_pln, "avg_cost_per_kwh": m.avg_cost_per_kwh,
+            "total_cost_pln": m.sums.total_cost_pln, "total_energy_kwh": m.sums.total_energy_kwh,
+            "total_savings_pln": m.sums.total_savings_pln, "avg_cost_per_kwh": m.avg_cost_per_kwh,
             "days_with_data": m.days_with_data, "charging_count": m.charging_count,
-            "selling_count": m.selling_count, "selling_revenue_pln": m.selling_revenue_pln,
+            "selling_count": m.selling_count, "selling_revenue_pln": m.sums.selling_revenue_pln,
             "charging_incomplete": m.charging_incomplete,
         })
     };
     let changes = |c: &MonthSummary, p: &MonthSummary| {
         serde_json::json!({
-            "cost_change_pct": change_pct(c.total_cost_pln, p.total_cost_pln),
-            "energy_change_pct": change_pct(c.total_energy_kwh, p.total_energy_kwh),
-            "savings_change_pct": change_pct(c.total_savings_pln, p.total_savings_pln),
-            "cost_diff_pln": diff(c.total_cost_pln, p.total_cost_pln),
-            "energy_diff_kwh": diff(c.total_energy_kwh, p.total_energy_kwh),
-            "savings_diff_pln": diff(c.total_savings_pln, p.total_savings_pln),
+            "cost_change_pct": change_pct(c.sums.total_cost_pln, p.sums.total_cost_pln),
+            "energy_change_pct": change_pct(c.sums.total_energy_kwh, p.sums.total_energy_kwh),
+            "savings_change_pct": change_pct(c.sums.total_savings_pln, p.sums.total_savings_pln),
+            "cost_diff_pln": diff(c.sums.total_cost_pln, p.sums.total_cost_pln),
+            "energy_diff_kwh": diff(c.sums.total_energy_kwh, p.sums.total_energy_kwh),
+            "savings_diff_pln": diff(c.sums.total_savings_pln, p.sums.total_savings_pln),
         })
     };
     let prev_same = same_days(previous, current_through);
@@ -513,11 +524,11 @@ mod tests {
             ),
             (4, 2, 2, 0)
         );
-        assert_eq!(s.total_energy_kwh, Some(3.0));
-        assert_eq!(s.total_cost_pln, Some(1.9));
-        assert_eq!(s.selling_revenue_pln, Some(2.5));
-        assert_eq!(s.total_savings_pln, Some(2.9));
-        assert_eq!(s.total_energy_sold_kwh, Some(3.0));
+        assert_eq!(s.sums.total_energy_kwh, Some(3.0));
+        assert_eq!(s.sums.total_cost_pln, Some(1.9));
+        assert_eq!(s.sums.selling_revenue_pln, Some(2.5));
+        assert_eq!(s.sums.total_savings_pln, Some(2.9));
+        assert_eq!(s.sums.total_energy_sold_kwh, Some(3.0));
         assert_eq!(s.selling_outcome_unknown, 1);
         assert_eq!(s.energy_charged_t2_kwh, Some(2.0));
         assert_eq!(s.energy_charged_t1_kwh, Some(1.0));
@@ -537,7 +548,7 @@ mod tests {
             "total_energy_kwh": 4.0, "total_cost_pln": 2.1, "total_savings_pln": 0.5, "avg_confidence": 0.7}"#;
         let s = parse_snapshot("snapshot_20260701.json", d, good).unwrap();
         assert_eq!(s.source, "snapshot_file");
-        assert_eq!(s.total_energy_kwh, Some(4.0));
+        assert_eq!(s.sums.total_energy_kwh, Some(4.0));
         let bad = good.replace("4.0", "\"four\"");
         let e = parse_snapshot("snapshot_20260701.json", d, &bad).unwrap_err();
         assert!(e.contains("snapshot_20260701.json"), "{e}");
@@ -558,8 +569,8 @@ mod tests {
         day1.tally = None;
         let m = aggregate(2026, 7, vec![day1, day2], vec!["x".into()]);
         assert_eq!(m.month_name, "July");
-        assert_eq!(m.total_energy_kwh, Some(4.0));
-        assert_eq!(m.total_cost_pln, Some(2.0));
+        assert_eq!(m.sums.total_energy_kwh, Some(4.0));
+        assert_eq!(m.sums.total_cost_pln, Some(2.0));
         assert_eq!(m.savings_percentage, Some(33.3));
         assert_eq!(m.avg_confidence, Some(0.7));
         assert_eq!(m.day_sources.snapshot_file, 1);
@@ -623,10 +634,13 @@ mod tests {
         assert_eq!(s.charging_count, 10);
         assert_eq!(s.charging_incomplete, 10);
         // Nothing is known about energy, cost, savings or revenue: null, not 0.0.
-        assert_eq!(s.total_energy_kwh, None);
-        assert_eq!(s.total_cost_pln, None);
-        assert_eq!(s.total_savings_pln, None);
-        assert_eq!(s.selling_revenue_pln, None, "sales with unknown outcome");
+        assert_eq!(s.sums.total_energy_kwh, None);
+        assert_eq!(s.sums.total_cost_pln, None);
+        assert_eq!(s.sums.total_savings_pln, None);
+        assert_eq!(
+            s.sums.selling_revenue_pln, None,
+            "sales with unknown outcome"
+        );
         assert_eq!(s.selling_outcome_unknown, 2);
         // One complete charge on another day of the month: 2.0 kWh for 1.00 PLN, 0.40
         // saved. The month sums what is known (2.0 kWh, 1.00 PLN) and says that 10
@@ -634,13 +648,13 @@ mod tests {
         // known outcome (savings = charging savings + revenue, and revenue is unknown).
         let other = charge("2026-11-19T01:00:00Z", 2.0, 1.0, 0.4, "T2");
         let s2 = compute_day(d.succ_opt().unwrap(), &[&other], &[], "database").unwrap();
-        assert_eq!(s2.total_energy_kwh, Some(2.0));
+        assert_eq!(s2.sums.total_energy_kwh, Some(2.0));
         let m = aggregate(2026, 11, vec![s, s2], vec![]);
-        assert_eq!(m.total_energy_kwh, Some(2.0));
-        assert_eq!(m.total_cost_pln, Some(1.0));
+        assert_eq!(m.sums.total_energy_kwh, Some(2.0));
+        assert_eq!(m.sums.total_cost_pln, Some(1.0));
         assert_eq!(m.charging_incomplete, 10);
-        assert_eq!(m.selling_revenue_pln, None);
-        assert_eq!(m.total_savings_pln, None);
+        assert_eq!(m.sums.selling_revenue_pln, None);
+        assert_eq!(m.sums.total_savings_pln, None);
         assert_eq!(m.savings_percentage, None);
         // Serialized, a missing sum is null (never 0.0).
         let v = serde_json::to_value(&m.daily_summaries[0]).unwrap();
@@ -655,11 +669,11 @@ mod tests {
         assert_eq!(empty.label, "2026-11");
         assert_eq!(empty.total_decisions, 0);
         for v in [
-            empty.total_energy_kwh,
-            empty.total_cost_pln,
-            empty.total_savings_pln,
-            empty.selling_revenue_pln,
-            empty.total_energy_sold_kwh,
+            empty.sums.total_energy_kwh,
+            empty.sums.total_cost_pln,
+            empty.sums.total_savings_pln,
+            empty.sums.selling_revenue_pln,
+            empty.sums.total_energy_sold_kwh,
             empty.energy_charged_t1_kwh,
             empty.avg_cost_per_kwh,
             empty.savings_percentage,
@@ -699,7 +713,7 @@ mod tests {
             })
             .collect();
         let oct = aggregate(2026, 10, days, vec![]);
-        assert_eq!(oct.total_energy_kwh, Some(31.0));
+        assert_eq!(oct.sums.total_energy_kwh, Some(31.0));
         // November so far, through the 10th: 12.0 kWh for 6.00 PLN.
         let d = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
         let a = charge("2026-11-03T08:00:00Z", 12.0, 6.0, 0.0, "T1");
