@@ -873,3 +873,48 @@ fn tomorrow_has_no_current_quarter() {
     assert!(t["current_price_pln_kwh"].is_null(), "{t}");
     assert!(t["price_trend"].is_null(), "{t}");
 }
+
+#[test]
+fn the_coordinators_g13s_table_prices_a_winter_peak() {
+    let pse = FakePse::start();
+    // Quarter i costs 300 + 10·i PLN/MWh: 17:00-17:15 (i = 68) is 980 PLN/MWh.
+    publish(&pse, "2026-11-19");
+    let env = TestEnv::new();
+    std::fs::write(
+        env.path().join("master.yaml"),
+        include_str!("fixtures/master_coordinator_config.yaml"),
+    )
+    .unwrap();
+    let port = free_port();
+    let config = env.path().join("g13s.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{WEB}coordinator:\n  root: root\n  config: master.yaml\n  process_match: {}\ndata_dir: data\n{}",
+            env.process_match,
+            prices_yaml(&pse.url)
+        ),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Thursday 2026-11-19 17:05 Warsaw: a winter working day, evening peak (15-21).
+    let d = Daemon::spawn_with_env(
+        &["--config".as_ref(), config.as_os_str()],
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-11-19T16:05:00Z")],
+        addr,
+    );
+    let v = wait_prices(&d, "/prices", |v| v["current"].is_object());
+    assert_eq!(v["tariff"]["tariff_type"], "g13s");
+    assert_eq!(v["calculation_method"], "tariff_aware");
+    assert!(v["tariff_problem"].is_null());
+    let c = &v["current"];
+    assert_eq!(c["period"], "17:00 - 17:15");
+    assert_eq!(c["tariff_zone"], "peak");
+    // 980 / 1000 + 0.0892 SC + 0.340 winter day_peak = 1.4092 PLN/kWh.
+    assert_eq!(c["distribution_price_pln_kwh"], 0.34);
+    assert_eq!(c["final_price_pln_kwh"], 1.4092);
+    // 12:00-12:15 (i = 48, 780 PLN/MWh) is winter day_off_peak 0.200: 0.78 + 0.0892 + 0.2.
+    let noon = &v["quarters"]["today"][48];
+    assert_eq!(noon["period"], "12:00 - 12:15");
+    assert_eq!(noon["final_price_pln_kwh"], round4(0.78 + 0.0892 + 0.2));
+}
