@@ -30,8 +30,8 @@ pub struct Wiring {
     pub sources: Vec<Box<dyn Source>>,
     pub renderers: Vec<Box<dyn Renderer>>,
     pub composers: Vec<Box<dyn Composer>>,
-    /// A valid price cache was read from disk: `/prices` can answer 200 from the first
-    /// snapshot, and the daemon waits for it before it serves.
+    /// A valid price cache for today was read from disk: `/prices` can answer 200 from the
+    /// first snapshot, and the daemon waits for it before it serves.
     pub prices_preloaded: bool,
 }
 

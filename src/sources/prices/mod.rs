@@ -205,12 +205,13 @@ impl PriceSource {
     }
 
     /// Reads the disk cache now (before the listener opens), so that the first refresh
-    /// serves it without waiting; true when it held a valid day for today or tomorrow.
+    /// serves it without waiting; true when it held a valid day for today (then `/prices`
+    /// can answer 200 from the first snapshot).
     pub fn preload(&mut self) -> bool {
         let now = clock::now();
         self.load_disk(now);
         self.prune(now);
-        !self.days.is_empty()
+        self.days.contains_key(&clock::local_date(now))
     }
 
     fn load_disk(&mut self, now: DateTime<Utc>) {
