@@ -111,6 +111,13 @@ pub fn run(args: Vec<String>) -> i32 {
                 .or(parsed.config)
                 .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
             match Config::load(&path) {
+                Ok(cfg) if cfg.prices.tariff_error.is_some() => {
+                    // The daemon would run on market + SC prices only; the check fails.
+                    if let Some(e) = &cfg.prices.tariff_error {
+                        eprintln!("energy-monitor: {e}");
+                    }
+                    EXIT_USAGE
+                }
                 Ok(cfg) => {
                     println!("# effective configuration of {}", cfg.file.display());
                     print!("{}", cfg.effective_yaml());

@@ -216,8 +216,12 @@ pub struct Prices {
     pub tariff: crate::sources::prices::tariff::Tariff,
     /// Where the tariff came from.
     pub tariff_from: &'static str,
-    /// Why the coordinator's tariff section could not be used, if it could not.
+    /// Why the coordinator's tariff section could not be used, if it could not (shown in
+    /// `/status` `problems`; final prices are then market + SC only).
     pub tariff_warning: Option<String>,
+    /// The same, as the error `check-config` reports (exit 2): the coordinator's file, the
+    /// key and what was expected.
+    pub tariff_error: Option<ConfigError>,
     pub today_recheck: Duration,
     pub tomorrow_poll: Duration,
     pub tomorrow_poll_from: chrono::NaiveTime,
@@ -449,7 +453,11 @@ impl Config {
             ));
         }
         let logs = logs_section(&raw.logs, &err)?;
-        let prices = prices_from_raw(&raw.prices, file.as_ref(), &err)?;
+        let prices = prices_from_raw(
+            &raw.prices,
+            file.as_ref().zip(coordinator_config.as_deref()),
+            &err,
+        )?;
         let host = host_section(&raw.host, &err)?;
 
         let data_dir = resolve(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR));
@@ -682,10 +690,11 @@ fn seconds(
 /// unless ours sets them.
 fn prices_from_raw(
     raw: &RawPrices,
-    coordinator: Option<&CoordinatorFile>,
+    coordinator_file: Option<(&CoordinatorFile, &Path)>,
     err: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<Prices, ConfigError> {
     use crate::sources::prices::tariff::Tariff;
+    let coordinator = coordinator_file.map(|(f, _)| f);
     let (api_url, api_url_from) = match (
         &raw.api_url,
         coordinator.and_then(|f| f.price_api_url.as_ref()),
@@ -750,6 +759,7 @@ fn prices_from_raw(
             )
         })?;
     let theirs = coordinator.and_then(|f| f.electricity_tariff.as_ref());
+    let mut tariff_error = None;
     let (tariff, tariff_from, tariff_warning) = match (&raw.tariff, theirs) {
         (Some(ours), _) => (
             Tariff::from_yaml(ours, true).map_err(|e| {
@@ -766,6 +776,14 @@ fn prices_from_raw(
         (None, Some(section)) => match Tariff::from_yaml(section, false) {
             Ok(t) => (t, "coordinator electricity_tariff", None),
             Err(e) => {
+                tariff_error = coordinator_file.map(|(_, path)| ConfigError {
+                    file: path.to_path_buf(),
+                    key: format!("electricity_tariff.{}", e.key),
+                    message: format!(
+                        "{}; fix the coordinator's tariff table or set prices.tariff in our file",
+                        e.message
+                    ),
+                });
                 let sc = section
                     .get("sc_component_pln_kwh")
                     .and_then(serde_yaml::Value::as_f64)
@@ -793,6 +811,7 @@ fn prices_from_raw(
         tariff,
         tariff_from,
         tariff_warning,
+        tariff_error,
         today_recheck: secs(
             "today_recheck_seconds",
             raw.today_recheck_seconds,
@@ -1084,7 +1103,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.prices.api_url, "http://y/api/csdac-pln");
-        // An unusable coordinator tariff is not fatal: market + SC, with a warning.
+        // An unusable coordinator tariff does not stop the daemon (market + SC with a
+        // warning that `/status` lists), but `check-config` reports it as an error.
         std::fs::write(
             dir.path().join("master.yaml"),
             "electricity_tariff:\n  tariff_type: g13s\n",
@@ -1093,6 +1113,9 @@ mod tests {
         let c = parse_in(dir.path(), "coordinator:\n  config: master.yaml\n").unwrap();
         assert_eq!(c.prices.tariff.calculation_method(), "market_plus_sc");
         assert!(c.prices.tariff_warning.is_some());
+        let e = c.prices.tariff_error.as_ref().unwrap();
+        assert_eq!(e.key, "electricity_tariff.distribution_pricing.g13s");
+        assert!(e.file.ends_with("master.yaml"), "{e}");
     }
 
     #[test]

@@ -57,6 +57,18 @@ fn install_signals(events: Sender<Event>) -> std::io::Result<()> {
 }
 
 /// Runs the daemon until a signal or a fatal event; returns the exit code.
+/// Waits (at most `limit`) until the snapshot holds a 200 body for `key`.
+fn wait_for_body(cell: &SnapshotCell, key: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if cell.load().get(key).is_some_and(|b| b.status == 200) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    log::warn!("{key} was not ready {} ms after start", limit.as_millis());
+}
+
 pub fn run(config: Config) -> i32 {
     logging::init(config.log_level);
     let config = Arc::new(config);
@@ -84,6 +96,7 @@ pub fn run(config: Config) -> i32 {
         &config,
         Box::new(StatusRenderer::new(Arc::clone(&heartbeat))),
     );
+    let wiring_prices_preloaded = wiring.prices_preloaded;
     let refresh = match refresh::spawn(
         wiring.sources,
         wiring.renderers,
@@ -97,6 +110,12 @@ pub fn run(config: Config) -> i32 {
             return cli::EXIT_FAILURE;
         }
     };
+
+    if wiring_prices_preloaded {
+        // The disk price cache is in memory already: let its first snapshot land before
+        // requests are served, so `/prices` never answers 503 right after a restart.
+        wait_for_body(&cell, crate::sources::prices::ROUTE, Duration::from_secs(2));
+    }
 
     let ctx = Arc::new(routes::HttpContext::new(
         Arc::clone(&heartbeat),

@@ -118,6 +118,12 @@ pub trait Source: Send + 'static {
         }
     }
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult;
+    /// Problems that do not stop the source (a tariff that cannot be used, a cache that
+    /// cannot be written, a reading served from a fallback), as they stand after the last
+    /// refresh, successful or not; `/status` lists them under `problems`.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// How current a source's data is.
@@ -164,6 +170,8 @@ pub struct SourceStatus {
     pub consecutive_failures: u32,
     pub observed_at: Option<DateTime<Utc>>,
     pub origin: Option<&'static str>,
+    /// The source's warnings after its last refresh ([`Source::warnings`]).
+    pub warnings: Vec<String>,
     /// When the next run is due; `None` while a run is in flight.
     pub next_due: Option<Instant>,
     pub in_flight_since: Option<Instant>,
@@ -188,6 +196,7 @@ impl SourceStatus {
             consecutive_failures: 0,
             observed_at: None,
             origin: None,
+            warnings: Vec::new(),
             next_due: Some(Instant::now()),
             in_flight_since: None,
             last_duration: None,
@@ -317,6 +326,7 @@ const LANE_JOIN_GRACE: Duration = Duration::from_millis(300);
 struct LaneResult {
     index: usize,
     result: SourceResult,
+    warnings: Vec<String>,
     took: Duration,
     next_delay: Duration,
 }
@@ -462,10 +472,12 @@ fn run_lane(
             failures.saturating_add(1)
         };
         let next_delay = source.next_delay(result.is_ok(), failures);
+        let warnings = source.warnings();
         if results
             .send(LaneResult {
                 index,
                 result,
+                warnings,
                 took,
                 next_delay,
             })
@@ -553,6 +565,7 @@ impl Scheduler {
         let now = clock::now();
         status.in_flight_since = None;
         status.last_duration = Some(r.took);
+        status.warnings = r.warnings;
         match r.result {
             Ok(refreshed) => {
                 status.last_success = Some(now);

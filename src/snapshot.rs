@@ -43,7 +43,7 @@ impl Body {
     /// A JSON body. Serialization of our own types cannot fail in practice; if it does,
     /// the body says so instead of panicking.
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Body {
-        match serde_json::to_vec(value) {
+        match to_json_vec(value) {
             Ok(bytes) => Body::new(status, JSON, bytes),
             Err(e) => Body::new(
                 500,
@@ -75,6 +75,43 @@ impl Body {
 }
 
 /// A quoted strong ETag for `bytes` (64-bit FNV-1a; collisions only cost a re-download).
+/// Compact JSON, like `serde_json::to_vec`, except that `-0.0` is written as `0.0`: an
+/// empty or cancelling sum is zero, never "negative zero", in every body we serve.
+pub fn to_json_vec<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, NoNegativeZero);
+    value.serialize(&mut ser)?;
+    Ok(out)
+}
+
+/// `String` form of [`to_json_vec`].
+pub fn to_json_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    to_json_vec(value).map(|v| String::from_utf8(v).expect("serde_json writes UTF-8"))
+}
+
+/// The compact formatter with `-0.0` normalised to `0.0`.
+struct NoNegativeZero;
+
+impl serde_json::ser::Formatter for NoNegativeZero {
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
+        let value = if value == 0.0 { 0.0 } else { value };
+        serde_json::ser::CompactFormatter.write_f64(writer, value)
+    }
+
+    fn write_f32<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f32,
+    ) -> std::io::Result<()> {
+        let value = if value == 0.0 { 0.0 } else { value };
+        serde_json::ser::CompactFormatter.write_f32(writer, value)
+    }
+}
+
 pub fn etag_of(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -194,5 +231,16 @@ mod tests {
         assert_eq!(old.generation, 0);
         assert_eq!(cell.load().generation, 1);
         assert!(cell.load().get("/x").is_some());
+    }
+
+    #[test]
+    fn negative_zero_is_written_as_zero_and_decimals_round_trip() {
+        let v = serde_json::json!({"sum": -0.0, "list": [-0.0_f64, 0.0, -1.5], "f": -0.0_f32});
+        let text = to_json_string(&v).unwrap();
+        assert_eq!(text, r#"{"f":0.0,"list":[0.0,0.0,-1.5],"sum":0.0}"#);
+        // float_roundtrip: a decimal read from the coordinator is written back unchanged.
+        let parsed: serde_json::Value = serde_json::from_str("0.41052999999999995").unwrap();
+        assert_eq!(to_json_string(&parsed).unwrap(), "0.41052999999999995");
+        assert_eq!(parsed.as_f64(), Some(0.41052999999999995));
     }
 }

@@ -64,6 +64,7 @@ fn source_stable_json(s: &SourceStatus, view: &StoreView) -> Map<String, Value> 
         "last_error_at": s.last_error_at.map(clock::local_rfc3339),
         "consecutive_failures": s.consecutive_failures,
         "interval_s": s.interval.as_secs(),
+        "warnings": s.warnings,
     })
     .as_object()
     .cloned()
@@ -77,6 +78,7 @@ fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
         .in_flight_since
         .map(|t| view.now_instant.saturating_duration_since(t).as_secs());
     map.insert("age_s".into(), json!(s.age(view.now).map(|a| a.as_secs())));
+    map.insert("observed_in_future_s".into(), json!(in_future(s, view.now)));
     map.insert(
         "last_attempt".into(),
         json!(s.last_attempt.map(clock::local_rfc3339)),
@@ -89,6 +91,17 @@ fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
     );
     Value::Object(map)
 }
+
+/// How far (whole seconds) the source's observation time lies ahead of our clock, when it
+/// does by more than [`FUTURE_TOLERANCE_S`]: the data's clock or ours is wrong, and its age
+/// (which would read as 0) cannot be trusted.
+pub fn in_future(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let ahead = (s.observed_at? - now).num_seconds();
+    (s.data.is_some() && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
+}
+
+/// Clock differences smaller than this are not reported.
+const FUTURE_TOLERANCE_S: i64 = 60;
 
 /// Plain-language problems, most important first, for the page header and for people
 /// reading `/status` by hand.
@@ -105,6 +118,15 @@ fn problems(
     out.extend(host.iter().flat_map(|h| h.warnings.iter().cloned()));
     for s in view.sources {
         let state = s.freshness(view.now);
+        // The amount is in `sources.<name>.observed_in_future_s`; the text stays the same
+        // while it lasts, so the dashboard's status part does not change every second.
+        if in_future(s, view.now).is_some() {
+            out.push(format!(
+                "{}: the newest data is stamped more than a minute in the future; this host's clock (or the writer's) is wrong, so its age is unknown",
+                s.name
+            ));
+        }
+        out.extend(s.warnings.iter().map(|w| format!("{}: {}", s.name, w)));
         match (&s.last_error, state) {
             (Some(e), _) => out.push(format!("{}: {}", s.name, e)),
             (None, Freshness::Fresh) => {}
@@ -147,7 +169,7 @@ impl Renderer for StatusRenderer {
         let all_fresh = view
             .sources
             .iter()
-            .all(|s| s.freshness(now) == Freshness::Fresh)
+            .all(|s| s.freshness(now) == Freshness::Fresh && in_future(s, now).is_none())
             && host.is_none_or(|h| h.warnings.is_empty());
         let log_files: Map<String, Value> = logs
             .map(|l| {
@@ -301,5 +323,46 @@ mod tests {
             json!(["disk almost full: / is 95% used (warning at 90%)"])
         );
         assert_eq!(v["host"]["warnings"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_reading_from_the_future_is_a_problem_not_fresh_data() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut s = SourceStatus::new(
+            names::INVERTER,
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        );
+        s.data = Some(Arc::new(()));
+        s.last_success = Some(now);
+        s.last_attempt = Some(now);
+        // The writer's clock is 2 h ahead of ours (or ours is behind).
+        s.observed_at = Some(now + chrono::Duration::hours(2));
+        let statuses = [s];
+        let view = StoreView {
+            sources: &statuses,
+            now,
+            now_instant: Instant::now(),
+        };
+        assert_eq!(in_future(&statuses[0], now), Some(7200));
+        let p = problems(&view, None, None);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "inverter: the newest data is stamped more than a minute in the future"
+            ),
+            "{p:?}"
+        );
+        let status =
+            StatusRenderer::new(Arc::new(Heartbeat::new(Duration::from_secs(5)))).render(&view);
+        let body: Value = serde_json::from_slice(&status[0].1.bytes).unwrap();
+        assert_eq!(body["background_worker"]["health"], "degraded");
+        assert_eq!(body["sources"]["inverter"]["observed_in_future_s"], 7200);
+        // A few seconds ahead is ordinary clock jitter.
+        let mut near = statuses[0].clone();
+        near.observed_at = Some(now + chrono::Duration::seconds(5));
+        assert_eq!(in_future(&near, now), None);
     }
 }

@@ -146,3 +146,88 @@ fn port_in_use_is_a_clear_failure() {
         "{stderr}"
     );
 }
+
+/// The coordinator's configuration in its own layout, with `tariff_type: g13s`.
+const COORDINATOR_FILE: &str = include_str!("fixtures/master_coordinator_config.yaml");
+
+#[test]
+fn check_config_prints_the_coordinators_g13s_tariff() {
+    let env = TestEnv::new();
+    std::fs::write(env.path().join("master.yaml"), COORDINATOR_FILE).unwrap();
+    let (code, stdout, stderr) =
+        check_config(&env, "coordinator:\n  root: root\n  config: master.yaml\n");
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .as_str(),
+    )
+    .unwrap();
+    let t = &doc["prices"]["tariff"];
+    assert_eq!(t["tariff_type"], "g13s", "{stdout}");
+    assert_eq!(t["sc_component_pln_kwh"].as_f64(), Some(0.0892));
+    let g13s = &t["distribution_pricing"]["g13s"];
+    assert_eq!(g13s["type"], "seasonal_time_based");
+    let wd = &g13s["prices"]["working_days"];
+    assert_eq!(wd["winter"]["day_peak"].as_f64(), Some(0.34), "{stdout}");
+    assert_eq!(wd["summer"]["day_off_peak"].as_f64(), Some(0.1));
+    assert_eq!(wd["winter"]["night"].as_f64(), Some(0.11));
+    assert_eq!(
+        g13s["prices"]["free_days"]["all_hours"].as_f64(),
+        Some(0.11)
+    );
+    let zones = &g13s["seasons"]["winter"]["time_zones"];
+    assert_eq!(zones["day_peak_evening"]["start"].as_u64(), Some(15));
+    assert_eq!(zones["day_off_peak"]["end"].as_u64(), Some(15));
+}
+
+#[test]
+fn check_config_fails_on_a_coordinator_tariff_it_cannot_understand() {
+    let env = TestEnv::new();
+    // The winter day_off_peak price removed from the coordinator's own file.
+    let broken = COORDINATOR_FILE.replace("            day_off_peak: 0.200\n", "");
+    assert_ne!(broken, COORDINATOR_FILE);
+    std::fs::write(env.path().join("master.yaml"), &broken).unwrap();
+    let (code, stdout, stderr) =
+        check_config(&env, "coordinator:\n  root: root\n  config: master.yaml\n");
+    assert_eq!(code, 2, "stdout {stdout}");
+    let line = stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{stderr}");
+    assert!(line.contains("master.yaml"), "{line}");
+    assert!(
+        line.contains(
+            "electricity_tariff.distribution_pricing.g13s.prices.working_days.winter.day_off_peak"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("expected day_peak, day_off_peak and night"),
+        "{line}"
+    );
+
+    // The daemon still starts, on market + SC prices, and says why in /status.
+    let port = crate::util::free_port();
+    let config = env.path().join("daemon.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "web_server:\n  host: 127.0.0.1\n  port: {port}\ncoordinator:\n  root: root\n  config: master.yaml\n  process_match: {}\ndata_dir: data\nprices:\n  api_url: http://127.0.0.1:{}/api/csdac-pln\n",
+            env.process_match,
+            crate::util::free_port()
+        ),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let d = crate::util::Daemon::spawn(&["--config".as_ref(), config.as_os_str()], addr);
+    let s = d.wait_json("/status", std::time::Duration::from_secs(10), |s| {
+        s["problems"].to_string().contains("day_off_peak")
+    });
+    assert!(
+        s["problems"].to_string().contains("market + SC"),
+        "{}",
+        s["problems"]
+    );
+}

@@ -1,12 +1,13 @@
 //! `energy-monitor demo`: the real binary generates a demo directory, serves it, and stops
-//! cleanly on SIGTERM; it never overwrites a directory it did not write.
+//! cleanly on SIGTERM; it never overwrites a directory it did not write. The seeded demo
+//! data is also the fixture on which `/metrics` and `/monthly-summary` must agree.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, free_port, raw_get};
+use crate::util::{bin, free_port, raw_get, Daemon};
 
 fn count(conn: &rusqlite::Connection, table: &str) -> i64 {
     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
@@ -170,4 +171,163 @@ fn demo_refuses_a_directory_it_did_not_write() {
         "mine"
     );
     assert!(!tmp.path().join("data").exists());
+}
+
+/// Every number in `v` with its path, for the `-0.0` scan.
+fn negative_zeros(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Number(n)
+            if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) =>
+        {
+            out.push(path.to_string());
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                negative_zeros(x, &format!("{path}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                negative_zeros(x, &format!("{path}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The seeded demo (seed 7, 45 days up to Friday 2026-11-20 12:00 Warsaw), served by the
+/// real daemon: `/metrics`' month-to-date and `/monthly-summary` for November are one
+/// definition of a month, and no body anywhere holds `-0.0`.
+#[test]
+fn metrics_and_the_month_summary_agree_and_no_body_holds_negative_zero() {
+    const NOW: &str = "2026-11-20T11:00:00Z";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let port = free_port();
+    let out = Command::new(bin())
+        .args(["demo", "--no-serve", "--days", "45", "--seed", "7"])
+        .args(["--port", &port.to_string(), "--dir"])
+        .arg(&dir)
+        .env("ENERGY_MONITOR_FAKE_NOW", NOW)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The fixture holds selling decisions that exist only as files (not in the DB), and
+    // daily snapshot files written from the DB rows alone.
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("data/goodwe_energy.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let db_november: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM coordinator_decisions WHERE timestamp >= '2026-11-01' AND timestamp < '2026-12-01'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+
+    let config = dir.join("energy-monitor.yaml");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let d = Daemon::spawn_with_env(
+        &["--config".as_ref(), config.as_os_str()],
+        &[("ENERGY_MONITOR_FAKE_NOW", NOW)],
+        addr,
+    );
+    let month = d.wait_json(
+        "/monthly-summary?year=2026&month=10",
+        Duration::from_secs(20),
+        |v| v["days_with_data"].as_u64().is_some(),
+    );
+    assert!(month["days_with_data"].as_u64().unwrap() >= 20, "{month}");
+    let nov = d.wait_json("/monthly-summary", Duration::from_secs(20), |v| {
+        v["label"] == "2026-11"
+    });
+    let (code, m) = d.get_json("/metrics");
+    assert_eq!(code, 200, "{m}");
+    let mtd = &m["month_to_date"];
+    assert!(nov["total_decisions"].as_u64().unwrap() > 1000, "{nov}");
+    // Same decisions: the DB rows of November plus the file-only ones.
+    assert!(
+        nov["total_decisions"].as_i64().unwrap() >= db_november,
+        "{} < {db_november}",
+        nov["total_decisions"]
+    );
+    assert!(nov["selling_count"].as_u64().unwrap() > 0, "{nov}");
+    for (metrics_key, month_key) in [
+        ("total_decisions", "total_decisions"),
+        ("charging_count", "charging_count"),
+        ("wait_count", "wait_count"),
+        ("battery_selling_count", "selling_count"),
+        ("total_energy_charged_kwh", "total_energy_kwh"),
+        ("total_cost_pln", "total_cost_pln"),
+        ("total_savings_pln", "total_savings_pln"),
+        ("savings_percentage", "savings_percentage"),
+        ("avg_cost_per_kwh_pln", "avg_cost_per_kwh"),
+        ("charging_incomplete", "charging_incomplete"),
+    ] {
+        assert_eq!(
+            m[metrics_key], nov[month_key],
+            "/metrics {metrics_key} vs /monthly-summary {month_key}"
+        );
+    }
+    assert_eq!(mtd["charging_cost_pln"], nov["total_cost_pln"]);
+    assert_eq!(mtd["selling_revenue_pln"], nov["selling_revenue_pln"]);
+    assert_eq!(mtd["decisions"]["total"], nov["total_decisions"]);
+    // The days' sums add up to the month (each day rounded on its own, so within a cent
+    // per day), and past days come from the rows (the snapshot files only stand in for
+    // days without rows).
+    let days = nov["daily_summaries"].as_array().unwrap();
+    let day_total: u64 = days
+        .iter()
+        .map(|x| x["total_decisions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(day_total, nov["total_decisions"].as_u64().unwrap());
+    assert_eq!(
+        nov["day_sources"]["snapshot_file"], 0,
+        "{}",
+        nov["day_sources"]
+    );
+
+    // Every pre-built body: no -0.0 anywhere.
+    let mut paths: Vec<String> = [
+        "/health",
+        "/status",
+        "/current-state",
+        "/metrics",
+        "/historical-data",
+        "/monthly-summary",
+        "/monthly-comparison",
+        "/prices",
+        "/prices?day=today",
+        "/prices?day=tomorrow",
+        "/logs/files",
+        "/logs",
+        "/api/dashboard",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for range in ["1h", "24h", "7d", "30d"] {
+        paths.push(format!("/decisions?time_range={range}"));
+    }
+    for (y, mo) in [(2026, 9), (2026, 10), (2026, 11)] {
+        paths.push(format!("/monthly-summary?year={y}&month={mo}"));
+        paths.push(format!("/monthly-comparison?year={y}&month={mo}"));
+    }
+    for p in &paths {
+        let r = d.get(p);
+        assert!([200, 404, 503].contains(&r.status), "{p}: {}", r.status);
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{p}: not JSON ({e})"));
+        let mut found = Vec::new();
+        negative_zeros(&v, p, &mut found);
+        assert!(found.is_empty(), "-0.0 at {found:?}");
+    }
 }

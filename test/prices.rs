@@ -729,3 +729,201 @@ fn sigkill_while_writing_the_cache_never_leaves_a_broken_file() {
     );
     eprintln!("first write after {first_write:?}; {writes_seen}/{runs} runs rewrote the cache before being killed");
 }
+
+/// The stand-in publishes a whole day of `price_of` prices for `date`.
+fn publish(pse: &FakePse, date: &str) {
+    pse.set(date, Answer::Rows(day_rows(date, price_of, true, false)));
+}
+
+#[test]
+fn without_todays_prices_the_503_names_todays_error() {
+    let pse = FakePse::start();
+    // Today fails with 500; tomorrow (due: 14:40 local) fails differently, with 404.
+    pse.set("2026-11-20", Answer::Status(500));
+    pse.set("2026-11-21", Answer::Status(404));
+    let env = TestEnv::new();
+    // Retries come 15 s or more after a failure: today fails first, then tomorrow (due at
+    // once) fails, and nothing is retried while the body is read.
+    let d = env.start_with_env(
+        "  price_refresh_interval_seconds: 60\n  api_timeout_seconds: 2\n",
+        &prices_yaml(&pse.url),
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-11-20T13:40:00Z")],
+    );
+    let t0 = Instant::now();
+    while pse.requests_for("2026-11-21") == 0 && t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(pse.requests_for("2026-11-21") > 0, "{:?}", pse.requests());
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, v) = d.get_json("/prices");
+    assert_eq!(code, 503, "{v}");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("2026-11-20") && reason.contains("500"),
+        "today's error: {v}"
+    );
+    assert!(!reason.contains("404"), "not tomorrow's error: {v}");
+}
+
+#[test]
+fn the_next_attempt_of_a_503_counts_down() {
+    let pse = FakePse::start();
+    pse.set_fallback(Some(Answer::Status(500)));
+    let env = TestEnv::new();
+    // One attempt, then the next one 30 s or more later.
+    let d = env.start_with_env(
+        "  price_refresh_interval_seconds: 30\n  api_timeout_seconds: 2\n",
+        &prices_yaml(&pse.url),
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-11-20T09:00:00Z")],
+    );
+    let first = d.wait_json("/prices", Duration::from_secs(10), |v| {
+        v["next_attempt_in_s"].as_u64().is_some_and(|s| s >= 10)
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let (code, second) = d.get_json("/prices");
+    assert_eq!(code, 503);
+    let (a, b) = (
+        first["next_attempt_in_s"].as_u64().unwrap(),
+        second["next_attempt_in_s"].as_u64().unwrap(),
+    );
+    assert!(a - b >= 2, "not frozen: {a} then {b}");
+    // The instant stays where it was (up to the second the counts are rounded to).
+    let at = |v: &Value| DateTime::parse_from_rfc3339(v["next_attempt"].as_str().unwrap()).unwrap();
+    assert!(
+        (at(&first) - at(&second)).num_seconds().abs() <= 1,
+        "{first} {second}"
+    );
+    assert!(second["as_of"].is_string());
+}
+
+#[test]
+fn a_valid_disk_cache_answers_the_first_request() {
+    let env = TestEnv::new();
+    write_cache(
+        &env,
+        json!([cached_day("2026-11-20", "2026-11-20T08:00:00Z")]),
+    );
+    let down = format!("http://127.0.0.1:{}/api/csdac-pln", free_port());
+    for _ in 0..3 {
+        // The very first request that gets an answer (asked for as soon as the port
+        // accepts, without waiting for /health) is already the cached day.
+        let port = free_port();
+        let config = env.write_config(port, WEB, &prices_yaml(&down));
+        let _child = crate::util::KillOnDrop(
+            Command::new(bin())
+                .arg("--config")
+                .arg(&config)
+                .env("ENERGY_MONITOR_FAKE_NOW", "2026-11-20T09:00:00Z")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let t0 = Instant::now();
+        let first = loop {
+            match crate::util::raw_get(addr, "/prices") {
+                Ok(r) => break r,
+                Err(_) if t0.elapsed() < Duration::from_secs(15) => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Err(e) => panic!("no answer: {e}"),
+            }
+        };
+        assert_eq!(first.status, 200, "{}", first.text());
+        let v: Value = serde_json::from_slice(&first.body).unwrap();
+        assert_eq!(v["origin"], "disk_cache");
+    }
+}
+
+#[test]
+fn a_cache_that_cannot_be_written_is_a_problem_and_leaves_no_temp_file() {
+    let pse = FakePse::start();
+    publish(&pse, "2026-11-20");
+    let env = TestEnv::new();
+    // price_cache.json is a directory that is not empty: the rename over it fails after
+    // the temp file was written.
+    let blocker = env.path().join("data/price_cache.json");
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let d = start(&env, &pse.url, "2026-11-20T09:00:00Z");
+    wait_prices(&d, "/prices", |v| v["quarters"]["today"].is_array());
+    let s = d.wait_json("/status", Duration::from_secs(10), |s| {
+        s["problems"]
+            .to_string()
+            .contains("cannot write the price cache")
+    });
+    assert!(
+        s["sources"]["prices"]["warnings"]
+            .to_string()
+            .contains("price_cache.json"),
+        "{s}"
+    );
+    assert!(
+        !env.path().join("data/price_cache.json.tmp").exists(),
+        "no partial temp file stays behind"
+    );
+}
+
+#[test]
+fn tomorrow_has_no_current_quarter() {
+    let pse = FakePse::start();
+    publish(&pse, "2026-11-20");
+    publish(&pse, "2026-11-21");
+    let env = TestEnv::new();
+    let d = start(&env, &pse.url, "2026-11-20T13:40:00Z");
+    let today = wait_prices(&d, "/prices?day=today", |v| v["current"].is_object());
+    assert!(today["current_price_pln_kwh"].is_number());
+    let t = wait_prices(&d, "/prices?day=tomorrow", |v| {
+        v["tomorrow_status"] == "published"
+    });
+    assert_eq!(t["business_date"], "2026-11-21");
+    assert!(t["current"].is_null(), "{t}");
+    assert!(t["current_price_pln_kwh"].is_null(), "{t}");
+    assert!(t["price_trend"].is_null(), "{t}");
+}
+
+#[test]
+fn the_coordinators_g13s_table_prices_a_winter_peak() {
+    let pse = FakePse::start();
+    // Quarter i costs 300 + 10·i PLN/MWh: 17:00-17:15 (i = 68) is 980 PLN/MWh.
+    publish(&pse, "2026-11-19");
+    let env = TestEnv::new();
+    std::fs::write(
+        env.path().join("master.yaml"),
+        include_str!("fixtures/master_coordinator_config.yaml"),
+    )
+    .unwrap();
+    let port = free_port();
+    let config = env.path().join("g13s.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{WEB}coordinator:\n  root: root\n  config: master.yaml\n  process_match: {}\ndata_dir: data\n{}",
+            env.process_match,
+            prices_yaml(&pse.url)
+        ),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Thursday 2026-11-19 17:05 Warsaw: a winter working day, evening peak (15-21).
+    let d = Daemon::spawn_with_env(
+        &["--config".as_ref(), config.as_os_str()],
+        &[("ENERGY_MONITOR_FAKE_NOW", "2026-11-19T16:05:00Z")],
+        addr,
+    );
+    let v = wait_prices(&d, "/prices", |v| v["current"].is_object());
+    assert_eq!(v["tariff"]["tariff_type"], "g13s");
+    assert_eq!(v["calculation_method"], "tariff_aware");
+    assert!(v["tariff_problem"].is_null());
+    let c = &v["current"];
+    assert_eq!(c["period"], "17:00 - 17:15");
+    assert_eq!(c["tariff_zone"], "peak");
+    // 980 / 1000 + 0.0892 SC + 0.340 winter day_peak = 1.4092 PLN/kWh.
+    assert_eq!(c["distribution_price_pln_kwh"], 0.34);
+    assert_eq!(c["final_price_pln_kwh"], 1.4092);
+    // 12:00-12:15 (i = 48, 780 PLN/MWh) is winter day_off_peak 0.200: 0.78 + 0.0892 + 0.2.
+    let noon = &v["quarters"]["today"][48];
+    assert_eq!(noon["period"], "12:00 - 12:15");
+    assert_eq!(noon["final_price_pln_kwh"], round4(0.78 + 0.0892 + 0.2));
+}

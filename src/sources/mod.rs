@@ -32,6 +32,9 @@ pub struct Wiring {
     pub sources: Vec<Box<dyn Source>>,
     pub renderers: Vec<Box<dyn Renderer>>,
     pub composers: Vec<Box<dyn Composer>>,
+    /// A valid price cache for today was read from disk: `/prices` can answer 200 from the
+    /// first snapshot, and the daemon waits for it before it serves.
+    pub prices_preloaded: bool,
 }
 
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
@@ -48,6 +51,21 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
     if let Some(w) = &p.tariff_warning {
         log::warn!("{w}");
     }
+    let mut prices = prices::PriceSource::new(
+        &p.api_url,
+        &p.value_field,
+        config.web.api_timeout,
+        &config.data_dir,
+        p.tariff.clone(),
+        prices::Schedule {
+            interval: config.web.price_interval,
+            today_recheck: p.today_recheck,
+            tomorrow_poll: p.tomorrow_poll,
+            tomorrow_from: p.tomorrow_poll_from,
+        },
+    )
+    .with_tariff_warning(p.tariff_warning.clone());
+    let prices_preloaded = prices.preload();
     let sources: Vec<Box<dyn Source>> = vec![
         Box::new(coordinator::CoordinatorProcess::new(
             &config.coordinator.process_match,
@@ -74,19 +92,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
             &config.coordinator.root,
             config.web.metrics_interval,
         )),
-        Box::new(prices::PriceSource::new(
-            &p.api_url,
-            &p.value_field,
-            config.web.api_timeout,
-            &config.data_dir,
-            p.tariff.clone(),
-            prices::Schedule {
-                interval: config.web.price_interval,
-                today_recheck: p.today_recheck,
-                tomorrow_poll: p.tomorrow_poll,
-                tomorrow_from: p.tomorrow_poll_from,
-            },
-        )),
+        Box::new(prices),
         Box::new(host::HostSource::new(
             config.host.clone(),
             host_paths(config),
@@ -107,6 +113,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         sources,
         renderers,
         composers,
+        prices_preloaded,
     }
 }
 

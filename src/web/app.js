@@ -420,6 +420,11 @@ function renderSavings() {
   const body = $('comparison-table').tBodies[0];
   clear(body);
   if (cmp && cmp.current_month && cmp.previous_month) {
+    // Like for like: this month so far against the same days of the previous month.
+    const prev = cmp.previous_month_same_days || cmp.previous_month;
+    const head = $('comparison-table').tHead.rows[0].cells;
+    head[1].textContent = cmp.current_month.days || cmp.current_month.label || 'This month';
+    head[2].textContent = prev.days || prev.label || 'Previous month';
     const rows = [
       ['Charging cost', 'total_cost_pln', fmtPln, 'cost_change_pct'],
       ['Savings (coordinator estimate)', 'total_savings_pln', fmtPln, 'savings_change_pct'],
@@ -428,7 +433,7 @@ function renderSavings() {
     for (const [label, key, fmt, change] of rows) {
       const ch = num(pick(cmp, 'changes.' + change));
       body.append(el('tr', {}, el('td', {}, label), el('td', { class: 'num' }, fmt(num(cmp.current_month[key]))),
-        el('td', { class: 'num' }, fmt(num(cmp.previous_month[key]))),
+        el('td', { class: 'num' }, fmt(num(prev[key]))),
         el('td', { class: 'num' }, ch === null ? '–' : (ch > 0 ? '+' : '') + ch.toFixed(1) + ' %')));
     }
   } else {

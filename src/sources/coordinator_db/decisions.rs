@@ -517,7 +517,7 @@ impl Decision {
             Value::String(crate::clock::local_rfc3339(self.facts.at)),
         );
         StoredDecision {
-            json: serde_json::to_string(&self.object)
+            json: crate::snapshot::to_json_string(&self.object)
                 .unwrap_or_else(|_| "{}".into())
                 .into_boxed_str(),
             facts: self.facts,

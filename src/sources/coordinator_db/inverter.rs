@@ -209,6 +209,8 @@ pub struct InverterSource {
     stale_after: Duration,
     /// What was skipped last time, so a lasting problem is logged once, not every run.
     last_skipped: Vec<String>,
+    /// Why the last reading did not come from the DB, when it came from a state file.
+    fallback_warning: Option<String>,
 }
 
 impl InverterSource {
@@ -224,6 +226,7 @@ impl InverterSource {
             interval,
             stale_after,
             last_skipped: Vec::new(),
+            fallback_warning: None,
         }
     }
 
@@ -308,7 +311,12 @@ impl Source for InverterSource {
         self.stale_after
     }
 
+    fn warnings(&self) -> Vec<String> {
+        self.fallback_warning.iter().cloned().collect()
+    }
+
     fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult {
+        self.fallback_warning = None;
         let mut skipped = Vec::new();
         let db = self.read_db(&mut skipped);
         if let Err(DbError::Query(..)) = &db {
@@ -341,6 +349,10 @@ impl Source for InverterSource {
             )));
         };
         let (at, origin) = (reading.at, reading.origin);
+        // A reading from a state file while the DB is gone or empty is served, but never
+        // as if all were well: the problem names the DB.
+        self.fallback_warning =
+            db_problem.map(|p| format!("{p}; the reading shown is from {}", reading.detail));
         Ok(Refreshed::new(InverterData {
             reading,
             skipped,
@@ -464,5 +476,37 @@ mod tests {
             "database"
         );
         assert!(newer(None, None).is_none());
+    }
+
+    #[test]
+    fn a_state_file_standing_in_for_a_missing_db_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("out")).unwrap();
+        let state = json!({"timestamp": "2026-07-01T12:00:00", "state": "monitoring",
+            "metrics": {"current_data": {"timestamp": "2026-07-01T11:59:00", "battery": {"soc_percent": 50}}}});
+        std::fs::write(
+            dir.path()
+                .join("out/coordinator_state_20260701_120000.json"),
+            state.to_string(),
+        )
+        .unwrap();
+        let db = dir.path().join("data/goodwe_energy.db");
+        let mut src = InverterSource::new(
+            db.clone(),
+            dir.path(),
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        );
+        let r = src.refresh(&RefreshContext::default()).unwrap();
+        let data = r.data.downcast_ref::<InverterData>().unwrap();
+        assert_eq!(data.reading.origin, "state_file");
+        let w = src.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains(&db.display().to_string()), "{w:?}");
+        assert!(w[0].contains("does not exist"), "{w:?}");
+        assert!(
+            w[0].contains("coordinator_state_20260701_120000.json"),
+            "{w:?}"
+        );
     }
 }

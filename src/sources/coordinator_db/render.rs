@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 
 use super::decisions::StoredDecision;
 use super::energy::{EnergyRow, STEP_S};
+use chrono::Datelike;
+
 use super::figures::round;
 use super::inverter::InverterData;
 use super::source::{CoordinatorData, WINDOWS};
@@ -224,7 +226,7 @@ fn decisions_body(
         last_error: s.last_error.as_deref(),
         skipped: &d.skipped,
     };
-    let Ok(mut bytes) = serde_json::to_vec(&head) else {
+    let Ok(mut bytes) = crate::snapshot::to_json_vec(&head) else {
         return Body::json(200, &head);
     };
     // `head` is a JSON object: replace its closing brace with the array and close again.
@@ -244,14 +246,9 @@ fn decisions_body(
 
 fn metrics_body(d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {
     let m = &d.metrics.month_to_date;
-    let savings_total = match (m.savings_vs_daily_average_pln, m.selling_revenue_pln) {
-        (Some(a), Some(b)) => Some(round(a + b, 2)),
-        _ => None,
-    };
-    let pct = match (m.charging_cost_pln, savings_total) {
-        (Some(c), Some(sv)) if c + sv > 0.0 => Some(round(sv / (c + sv) * 100.0, 1)),
-        _ => None,
-    };
+    // The compatibility keys follow the month summary's definitions (docs/figures.md):
+    // the same tally, rounded once.
+    let t = &m.tally;
     Body::json(
         200,
         &json!({
@@ -266,10 +263,11 @@ fn metrics_body(d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body
             "charging_count": m.decisions.charging,
             "wait_count": m.decisions.wait,
             "battery_selling_count": m.decisions.selling,
-            "total_energy_charged_kwh": m.energy_charged_kwh,
-            "total_cost_pln": m.charging_cost_pln,
-            "total_savings_pln": savings_total,
-            "savings_percentage": pct,
+            "total_energy_charged_kwh": t.energy_kwh().map(|x| round(x, 2)),
+            "total_cost_pln": t.cost_pln().map(|x| round(x, 2)),
+            "total_savings_pln": t.total_savings_pln().map(|x| round(x, 2)),
+            "savings_percentage": t.savings_percentage(),
+            "charging_incomplete": t.charging_incomplete,
             "avg_confidence": m.avg_confidence_percent,
             "avg_cost_per_kwh_pln": m.avg_price_paid_pln_per_kwh,
         }),
@@ -410,8 +408,10 @@ impl Renderer for CoordinatorRenderer {
         }
         if let Some(current) = months.last() {
             out.push((MONTHLY_SUMMARY.to_string(), month_body(current, d, s, view)));
+            // The current month has run through today: compare like for like.
+            let through = clock::local_date(d.refreshed_at).day();
             let compare = |prev: &MonthSummary| {
-                let mut v = summary::comparison(current, prev);
+                let mut v = summary::comparison(current, prev, through);
                 v["timestamp"] = json!(clock::local_rfc3339(d.months_built_at));
                 v["freshness"] = json!(s.freshness(view.now));
                 Body::json(200, &v)

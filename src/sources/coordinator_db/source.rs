@@ -5,9 +5,11 @@
 //! Each refresh reads, by indexed range queries only: the decisions of the last 30 days
 //! (or since the month began, whichever is earlier) and the `energy_data` rows of the same
 //! span. Month summaries are rebuilt at most every [`SUMMARY_TTL`] (and at once when the
-//! local date changes); within a rebuild, a past day is reused when its snapshot file is
-//! unchanged, or when it was computed from the DB after the day had ended, so only new or
-//! still-open days are read again. Months are read one at a time so memory stays bounded,
+//! local date changes); within a rebuild, a past day is reused when it was read after the
+//! day had ended (with the DB readable) and its snapshot file is unchanged, so only new or
+//! still-open days are read again. A past day is computed from its decisions (DB rows and
+//! files); its snapshot file stands in only when we hold no decision of that day. Today is
+//! recomputed at every refresh, so the month agrees with `/metrics` (`docs/figures.md`). Months are read one at a time so memory stays bounded,
 //! and at most [`MONTHS_READ_PER_REFRESH`] of them per refresh: after a start the older
 //! months follow in refreshes one second apart (they answer "still being computed" until
 //! then), so no single refresh reads a whole year.
@@ -249,8 +251,38 @@ impl CoordinatorSource {
         let today = clock::local_date(now);
         if let Some(b) = &self.months {
             if b.day == today && b.at.elapsed() < SUMMARY_TTL && b.pending.is_empty() {
+                // Past days are reused; today is recomputed from this refresh's decisions,
+                // so the month agrees with /metrics' month-to-date at every refresh.
+                let live = live_day(today, now, recent, rows);
+                let old_live = b
+                    .months
+                    .last()
+                    .and_then(|m| m.daily_summaries.iter().find(|d| d.source == "live"));
+                let unchanged = match (&live, old_live) {
+                    (Some(new), Some(old)) => {
+                        DaySummary {
+                            created_at: old.created_at.clone(),
+                            ..new.clone()
+                        } == *old
+                    }
+                    (None, None) => true,
+                    _ => false,
+                };
+                let months = if unchanged {
+                    Arc::clone(&b.months)
+                } else {
+                    let mut months = b.months.as_ref().clone();
+                    if let Some(current) = months.last_mut() {
+                        let mut days = current.daily_summaries.clone();
+                        days.retain(|d| d.source != "live");
+                        days.extend(live);
+                        let notes = std::mem::take(&mut current.skipped);
+                        *current = summary::aggregate(current.year, current.month, days, notes);
+                    }
+                    Arc::new(months)
+                };
                 return Ok(Served {
-                    months: Arc::clone(&b.months),
+                    months,
                     built_at: b.built_at,
                     pending: Vec::new(),
                 });
@@ -301,7 +333,7 @@ impl CoordinatorSource {
     ) -> bool {
         let meta = snapshots.get(&day).map(|(_, l, m)| (*l, *m));
         match self.days.get(&day) {
-            Some(e) => e.snapshot == meta && (meta.is_some() || e.settled),
+            Some(e) => e.snapshot == meta && e.settled,
             None => false,
         }
     }
@@ -361,19 +393,7 @@ impl CoordinatorSource {
                 }
             }
             if ym == (cy, cm) {
-                let start = clock::day_start(today);
-                let facts: Vec<&Facts> = recent
-                    .iter()
-                    .map(|d| &d.facts)
-                    .filter(|f| f.at >= start && f.at <= now)
-                    .rev()
-                    .collect();
-                let today_rows: Vec<EnergyRow> =
-                    rows.iter().filter(|r| r.at >= start).cloned().collect();
-                if let Some(mut s) = summary::compute_day(today, &facts, &today_rows, "live") {
-                    s.created_at = Some(clock::local_rfc3339(now));
-                    month_days.push(s);
-                }
+                month_days.extend(live_day(today, now, recent, rows));
             }
             skipped.extend(notes.iter().cloned());
             out.push(summary::aggregate(ym.0, ym.1, month_days, notes));
@@ -411,51 +431,14 @@ impl CoordinatorSource {
                 break;
             }
         }
-        let mut to_compute = Vec::new();
-        for &day in &days {
-            let snap = snapshots.get(&day);
-            let meta = snap.map(|(_, l, m)| (*l, *m));
-            if self.day_valid(day, snapshots) {
-                continue;
-            }
-            if let Some((path, _, _)) = snap {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let parsed = std::fs::read(path)
-                    .map_err(|e| format!("{name}: cannot read ({e})"))
-                    .and_then(|b| {
-                        summary::parse_snapshot(&name, day, &String::from_utf8_lossy(&b))
-                    });
-                match parsed {
-                    Ok(s) => {
-                        self.days.insert(
-                            day,
-                            DayEntry {
-                                summary: Some(s),
-                                snapshot: meta,
-                                note: None,
-                                settled: true,
-                            },
-                        );
-                        continue;
-                    }
-                    Err(e) => {
-                        log::warn!("daily snapshot skipped: {e}");
-                        to_compute.push((
-                            day,
-                            meta,
-                            Some(format!(
-                                "{e}; the day was computed from the database instead"
-                            )),
-                        ));
-                    }
-                }
-            } else {
-                to_compute.push((day, None, None));
-            }
-        }
+        // Every day is computed from our decisions (DB rows and files) first; the
+        // coordinator's snapshot file stands in only for a day of which we hold no decision
+        // (one definition of a day for /metrics and /monthly-*, docs/figures.md).
+        let to_compute: Vec<(NaiveDate, Option<SnapshotMeta>)> = days
+            .iter()
+            .filter(|day| !self.day_valid(**day, snapshots))
+            .map(|day| (*day, snapshots.get(day).map(|(_, l, m)| (*l, *m))))
+            .collect();
         if to_compute.is_empty() {
             return Ok(days);
         }
@@ -477,11 +460,23 @@ impl CoordinatorSource {
                 .or_default()
                 .push(r);
         }
-        for (day, meta, note) in to_compute {
+        for (day, meta) in to_compute {
             let mut facts = facts_by_day.remove(&day).unwrap_or_default();
             facts.sort_by_key(|f| f.at);
             let day_rows = rows_by_day.remove(&day).unwrap_or_default();
-            let summary = summary::compute_day(day, &facts, &day_rows, "database");
+            let mut summary = summary::compute_day(day, &facts, &day_rows, "database");
+            let mut note = None;
+            if let (true, Some((path, _, _))) = (facts.is_empty(), snapshots.get(&day)) {
+                match read_snapshot(path, day) {
+                    Ok(s) => summary = Some(s),
+                    Err(e) => {
+                        log::warn!("daily snapshot skipped: {e}");
+                        note = Some(format!(
+                            "{e}; the day was computed from the database instead"
+                        ));
+                    }
+                }
+            }
             let end = clock::day_start(day.succ_opt().unwrap_or(day));
             self.days.insert(
                 day,
@@ -574,6 +569,40 @@ fn read_db_span(
     let d = decisions::query_facts(conn, from, to, skipped)?;
     let e = energy::query_counters(conn, from, to, skipped)?;
     Ok((d, e))
+}
+
+/// Today, computed from the decisions and energy rows of this refresh.
+fn live_day(
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    recent: &[StoredDecision],
+    rows: &[EnergyRow],
+) -> Option<DaySummary> {
+    let start = clock::day_start(today);
+    // In time order, sorted exactly as `Tally::by_days` sorts /metrics' decisions.
+    let mut facts: Vec<&Facts> = recent
+        .iter()
+        .map(|d| &d.facts)
+        .filter(|f| f.at >= start && f.at <= now)
+        .collect();
+    facts.sort_by_key(|f| f.at);
+    let today_rows: Vec<EnergyRow> = rows.iter().filter(|r| r.at >= start).cloned().collect();
+    let mut s = summary::compute_day(today, &facts, &today_rows, "live")?;
+    s.created_at = Some(clock::local_rfc3339(now));
+    Some(s)
+}
+
+/// Size and mtime of a snapshot file.
+type SnapshotMeta = (u64, Option<SystemTime>);
+
+/// A daily snapshot file, parsed and checked against its date.
+fn read_snapshot(path: &Path, day: NaiveDate) -> Result<DaySummary, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bytes = std::fs::read(path).map_err(|e| format!("{name}: cannot read ({e})"))?;
+    summary::parse_snapshot(&name, day, &String::from_utf8_lossy(&bytes))
 }
 
 /// `snapshot_YYYYMMDD.json` files: date → (path, size, mtime).
@@ -751,11 +780,11 @@ mod tests {
         assert_eq!(july.day_sources.database, 1);
         assert_eq!(july.day_sources.live, 1);
         assert_eq!(july.charging_count, 3);
-        assert_eq!(july.total_energy_kwh, 9.0);
+        assert_eq!(july.sums.total_energy_kwh, Some(9.0));
         let today = july.daily_summaries.last().unwrap();
         assert_eq!(today.source, "live");
         assert_eq!(today.real_grid_import_kwh, Some(11.5));
-        assert_eq!(today.selling_revenue_pln, 2.0);
+        assert_eq!(today.sums.selling_revenue_pln, Some(2.0));
         assert_eq!(d.months[0].charging_count, 1);
         // History: the 24 samples are in the last 24 h, the rest are gaps.
         let h = d.history.as_ref().unwrap();
@@ -767,38 +796,51 @@ mod tests {
         let root = Root::new();
         let c = root.create_db();
         let now = at("2026-07-15T10:00:00Z");
-        writer::charge(&c, at("2026-07-02T01:00:00Z"), 4.0, 0.5, 1.0, "T1").unwrap();
+        // 2 July: no decision in the DB (pruned), only the coordinator's snapshot file.
         writer::charge(&c, at("2026-07-03T01:00:00Z"), 1.0, 0.5, 0.0, "T1").unwrap();
+        // 4 July: DB rows and a snapshot that disagrees; the rows decide (the snapshot
+        // file is written from rows, without file-only decisions).
+        writer::charge(&c, at("2026-07-04T01:00:00Z"), 2.0, 0.5, 0.0, "T1").unwrap();
+        root.file(
+            "out/daily_snapshots/snapshot_20260704.json",
+            &json!({"date": "2026-07-04", "total_decisions": 9, "charging_count": 9, "wait_count": 0,
+                    "total_energy_kwh": 90.0, "total_cost_pln": 9.0, "total_savings_pln": 0.9}).to_string(),
+        );
         root.file(
             "out/daily_snapshots/snapshot_20260702.json",
             &json!({"date": "2026-07-02", "total_decisions": 7, "charging_count": 7, "wait_count": 0,
                     "total_energy_kwh": 70.0, "total_cost_pln": 7.0, "total_savings_pln": 0.7}).to_string(),
         );
+        // 5 July: no DB rows and a snapshot that does not parse: skipped and reported.
         root.file(
-            "out/daily_snapshots/snapshot_20260703.json",
-            &json!({"date": "2026-07-03", "total_decisions": "many", "charging_count": 1, "wait_count": 0,
+            "out/daily_snapshots/snapshot_20260705.json",
+            &json!({"date": "2026-07-05", "total_decisions": "many", "charging_count": 1, "wait_count": 0,
                     "total_energy_kwh": 1.0, "total_cost_pln": 0.5, "total_savings_pln": 0.0}).to_string(),
         );
         let mut src = root.source();
         let d = src.refresh_at(now).unwrap();
         let july = d.months.last().unwrap();
         assert_eq!(july.day_sources.snapshot_file, 1);
-        assert_eq!(july.day_sources.database, 1);
+        assert_eq!(july.day_sources.database, 2);
         assert_eq!(
-            july.total_energy_kwh, 71.0,
-            "70 from the snapshot, 1 from the DB"
+            july.sums.total_energy_kwh,
+            Some(73.0),
+            "70 from the snapshot, 1 + 2 from the DB"
         );
         assert_eq!(july.skipped.len(), 1);
-        assert!(july.skipped[0].contains("snapshot_20260703.json"));
+        assert!(july.skipped[0].contains("snapshot_20260705.json"));
         // Nothing was written into the coordinator's out/.
         let files = std::fs::read_dir(root.dir.path().join("out/daily_snapshots"))
             .unwrap()
             .count();
-        assert_eq!(files, 2);
+        assert_eq!(files, 3);
         // A later rebuild reuses settled days and stays equal.
         src.months = None;
         let again = src.refresh_at(now).unwrap();
-        assert_eq!(again.months.last().unwrap().total_energy_kwh, 71.0);
+        assert_eq!(
+            again.months.last().unwrap().sums.total_energy_kwh,
+            Some(73.0)
+        );
     }
 
     #[test]
@@ -840,11 +882,11 @@ mod tests {
         };
         assert_eq!(day(2026, 10, "2026-10-31").charging_count, 1);
         assert_eq!(day(2026, 11, "2026-11-01").charging_count, 1);
-        assert_eq!(day(2026, 11, "2026-11-01").total_energy_kwh, 2.0);
+        assert_eq!(day(2026, 11, "2026-11-01").sums.total_energy_kwh, Some(2.0));
         assert_eq!(day(2026, 10, "2026-10-25").charging_count, 3);
-        assert_eq!(day(2026, 10, "2026-10-24").total_energy_kwh, 5.0);
+        assert_eq!(day(2026, 10, "2026-10-24").sums.total_energy_kwh, Some(5.0));
         assert_eq!(day(2026, 3, "2026-03-29").charging_count, 2);
-        assert_eq!(day(2026, 3, "2026-03-30").total_energy_kwh, 3.0);
+        assert_eq!(day(2026, 3, "2026-03-30").sums.total_energy_kwh, Some(3.0));
         assert_eq!(month(2026, 11).charging_count, 1);
         // The recent list spans the last 30 days: the six October charges above.
         assert_eq!(

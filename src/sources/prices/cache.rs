@@ -288,19 +288,25 @@ pub fn save(path: &Path, days: &[&DayPrices]) -> std::io::Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Temp file in the same directory, fsync, rename over `path`, fsync the directory.
+/// Temp file in the same directory, fsync, rename over `path`, fsync the directory. On a
+/// failure the temp file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // A full disk or a failed rename must not leave a partial temp file behind.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()
 }
 
@@ -348,6 +354,21 @@ mod tests {
         assert!(save(&p, &[&day("2026-11-21", "2026-11-21T11:02:03Z", f64::NAN)]).is_err());
         // The good file is untouched by the refused save.
         assert_eq!(load(&p).days.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path_in(dir.path());
+        // The target is a non-empty directory: the temp file is written, the rename fails.
+        fs::create_dir_all(p.join("x")).unwrap();
+        let d = day("2026-11-21", "2026-11-21T11:02:03Z", 412.37);
+        assert!(save(&p, &[&d]).is_err());
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![FILE_NAME.to_string()], "no .tmp stays behind");
     }
 
     #[test]

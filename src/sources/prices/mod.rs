@@ -99,6 +99,8 @@ pub struct PriceData {
     /// A fetch that failed during a refresh that otherwise succeeded.
     pub partial_error: Option<String>,
     pub origin: &'static str,
+    /// Why the configured tariff could not be used (final prices are market + SC).
+    pub tariff_problem: Option<String>,
 }
 
 impl PriceData {
@@ -138,6 +140,14 @@ pub struct PriceSource {
     failures: u32,
     tomorrow: (NaiveDate, Tomorrow),
     next_wake: Duration,
+    /// The last fetch error per business date (cleared by a successful contact).
+    errors: BTreeMap<NaiveDate, String>,
+    /// Why the configured tariff could not be used (then final prices are market + SC).
+    tariff_warning: Option<String>,
+    /// Why the last write of the cache file failed, until one succeeds.
+    cache_warning: Option<String>,
+    /// The disk cache was read (by [`PriceSource::preload`] or the first refresh).
+    disk_loaded: bool,
 }
 
 /// The PSE entity of an API URL: `csdac-pln` for `.../api/csdac-pln?x=1`.
@@ -180,10 +190,34 @@ impl PriceSource {
             tomorrow: (NaiveDate::MIN, Tomorrow::NotChecked),
             next_wake: schedule.interval,
             schedule,
+            errors: BTreeMap::new(),
+            tariff_warning: None,
+            cache_warning: None,
+            disk_loaded: false,
         }
     }
 
+    /// Reports `warning` (the tariff could not be understood) with every refresh, so that
+    /// `/status` lists it among its problems.
+    pub fn with_tariff_warning(mut self, warning: Option<String>) -> PriceSource {
+        self.tariff_warning = warning;
+        self
+    }
+
+    /// Reads the disk cache now (before the listener opens), so that the first refresh
+    /// serves it without waiting; true when it held a valid day for today (then `/prices`
+    /// can answer 200 from the first snapshot).
+    pub fn preload(&mut self) -> bool {
+        let now = clock::now();
+        self.load_disk(now);
+        self.prune(now);
+        self.days.contains_key(&clock::local_date(now))
+    }
+
     fn load_disk(&mut self, now: DateTime<Utc>) {
+        if std::mem::replace(&mut self.disk_loaded, true) {
+            return;
+        }
         let loaded = cache::load(&self.cache_path);
         for w in &loaded.warnings {
             log::warn!("{w}");
@@ -274,6 +308,7 @@ impl PriceSource {
                 self.origin = "network";
                 self.checked.insert(date, now);
                 self.retry_at.remove(&date);
+                self.errors.remove(&date);
                 match answer {
                     DayAnswer::NotPublished => {
                         log::info!("PSE has no prices for {date} yet");
@@ -311,7 +346,9 @@ impl PriceSource {
                 let n = self.failures.saturating_add(1);
                 self.retry_at
                     .insert(date, now + backoff(self.schedule.interval, n));
-                Err(format!("prices for {date}: {e}"))
+                let message = format!("prices for {date}: {e}");
+                self.errors.insert(date, message.clone());
+                Err(message)
             }
         }
     }
@@ -356,19 +393,25 @@ impl PriceSource {
             tomorrow_from: self.tomorrow_from(today),
             partial_error,
             origin: self.origin,
+            tariff_problem: self.tariff_warning.clone(),
         })
         .observed_at(observed)
         .origin(self.origin)
     }
 
-    fn save(&self) {
+    fn save(&mut self) {
         let days: Vec<&DayPrices> = self.days.values().collect();
-        if let Err(e) = cache::save(&self.cache_path, &days) {
-            log::warn!(
-                "cannot write the price cache {}: {e}; prices are still served from memory",
-                self.cache_path.display()
-            );
-        }
+        self.cache_warning = match cache::save(&self.cache_path, &days) {
+            Ok(()) => None,
+            Err(e) => {
+                let w = format!(
+                    "cannot write the price cache {}: {e}; prices are served from memory only and a restart would have to fetch them again",
+                    self.cache_path.display()
+                );
+                log::warn!("{w}");
+                Some(w)
+            }
+        };
     }
 }
 
@@ -389,6 +432,14 @@ impl Source for PriceSource {
 
     fn next_delay(&self, _succeeded: bool, _consecutive_failures: u32) -> Duration {
         self.next_wake
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        [&self.tariff_warning, &self.cache_warning]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
@@ -450,13 +501,18 @@ impl Source for PriceSource {
             0
         };
         self.plan(clock::now());
+        // Without today's prices, today's own fetch error explains the gap best (not a
+        // failure for tomorrow that happened later).
+        let today_error = (!self.days.contains_key(&today))
+            .then(|| self.errors.get(&today).cloned())
+            .flatten();
         if self.days.is_empty() {
-            return Err(SourceError::new(error.unwrap_or_else(|| {
-                format!("PSE has not published prices for {today} yet")
-            })));
+            return Err(SourceError::new(today_error.or(error).unwrap_or_else(
+                || format!("PSE has not published prices for {today} yet"),
+            )));
         }
         match error {
-            Some(e) if !changed => Err(SourceError::new(e)),
+            Some(e) if !changed => Err(SourceError::new(today_error.unwrap_or(e))),
             partial => Ok(self.data(now, partial)),
         }
     }
@@ -706,6 +762,7 @@ fn unavailable(
             "reason": reason,
             "next_attempt_in_s": next_in,
             "next_attempt": next_in.map(|s| clock::local_rfc3339(view.now + chrono::Duration::seconds(s as i64))),
+            "as_of": clock::local_rfc3339(view.now),
             "in_flight": status.is_some_and(|s| s.in_flight_since.is_some()),
         }),
     )
@@ -723,13 +780,15 @@ impl Renderer for PriceRenderer {
         let mut h = DefaultHasher::new();
         clock::local_date(view.now).hash(&mut h);
         (view.now.timestamp() / 900).hash(&mut h);
-        // While there is nothing to show, the 503 names the next attempt: keep it current.
+        // While there is nothing to show, the 503 counts down to the next attempt: it is
+        // rebuilt every second (a few hundred bytes), so `next_attempt_in_s` stays true.
         if let Some(s) = view.get(PRICES) {
             let today = clock::local_date(view.now);
             let has_today = s
                 .data::<PriceData>()
                 .is_some_and(|d| d.day(today, view.now).is_some());
             if !has_today {
+                view.now.timestamp().hash(&mut h);
                 s.next_due.hash(&mut h);
                 s.in_flight_since.hash(&mut h);
             }
@@ -779,9 +838,11 @@ fn render_prices(view: &StoreView, status: &SourceStatus, data: &PriceData, whic
     }
     let today_rows = rows(today_day, &data.tariff);
     let tomorrow_rows = rows(tomorrow_day, &data.tariff);
+    // The quarter in progress belongs to today: `?day=tomorrow` has none.
     let current = today_rows
         .iter()
-        .find(|r| r.q.start <= now && now < r.q.end);
+        .find(|r| r.q.start <= now && now < r.q.end)
+        .filter(|_| which != "tomorrow");
     let ahead: Vec<&Row> = today_rows
         .iter()
         .filter(|r| r.q.end > now)
@@ -836,6 +897,7 @@ fn render_prices(view: &StoreView, status: &SourceStatus, data: &PriceData, whic
             .or_else(|| data.partial_error.clone())),
     );
     body.insert("tariff".into(), data.tariff.to_json());
+    body.insert("tariff_problem".into(), json!(data.tariff_problem));
     body.insert("unit".into(), json!("PLN/kWh"));
     Body::json(200, &Value::Object(body))
 }
@@ -1013,12 +1075,36 @@ mod tests {
             tomorrow_from: at("2026-11-20T12:30:00Z"),
             partial_error: None,
             origin: "network",
+            tariff_problem: None,
         }
     }
 
     fn body_of(bodies: &[(String, Body)], key: &str) -> (u16, Value) {
         let b = &bodies.iter().find(|(k, _)| k == key).unwrap().1;
         (b.status, serde_json::from_slice(&b.bytes).unwrap())
+    }
+
+    #[test]
+    fn a_tariff_that_cannot_be_used_is_said_in_the_body() {
+        let mut d = data(vec![day("2026-11-20", "2026-11-20T08:00:00Z")]);
+        d.tariff = Arc::new(Tariff::market_plus_sc(0.0892));
+        d.tariff_problem = Some("electricity_tariff.distribution_pricing.g13s: missing".into());
+        let statuses = [status_with(d)];
+        let view = view_with(&statuses, "2026-11-20T09:00:00Z");
+        let (code, v) = body_of(&PriceRenderer.render(&view), "/prices");
+        assert_eq!(code, 200);
+        assert_eq!(v["calculation_method"], "market_plus_sc");
+        assert!(
+            v["tariff_problem"].as_str().unwrap().contains("g13s"),
+            "{v}"
+        );
+        let clean = [status_with(data(vec![day(
+            "2026-11-20",
+            "2026-11-20T08:00:00Z",
+        )]))];
+        let view = view_with(&clean, "2026-11-20T09:00:00Z");
+        let (_, v) = body_of(&PriceRenderer.render(&view), "/prices");
+        assert!(v["tariff_problem"].is_null());
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //!
 //! Everything here is pure: an instant in, prices out. Hours are Europe/Warsaw wall-clock
 //! hours of the quarter's **start**.
+//!
+//! `seasonal_time_based` tables are read in the coordinator's own layout
+//! (`prices.working_days.<season>.day_peak | day_off_peak | night`, hours under
+//! `seasons.<season>.time_zones`) and in the short spelling (`peak | off_peak | night`).
+//! `time_based` tables may say `free_days: off_peak` (the default for `g12w`): then
+//! weekends and Polish public holidays are off-peak all day.
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
 use serde_json::json;
@@ -38,24 +44,42 @@ pub struct ZonePrices {
     pub night: f64,
 }
 
+/// One season of a `g13s` tariff: its working-day prices and hours (`[start, end)` local
+/// hours; every hour in neither list is night).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Season {
+    pub prices: ZonePrices,
+    pub peak_hours: Vec<(u32, u32)>,
+    pub off_peak_hours: Vec<(u32, u32)>,
+}
+
+/// The coordinator's season hours: summer peak 7-9 and 17-21, off-peak 9-17; winter peak
+/// 7-10 and 15-21, off-peak 10-15; night otherwise.
+const SUMMER_HOURS: ([(u32, u32); 2], (u32, u32)) = ([(7, 9), (17, 21)], (9, 17));
+const WINTER_HOURS: ([(u32, u32); 2], (u32, u32)) = ([(7, 10), (15, 21)], (10, 15));
+
 /// How the distribution price is chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pricing {
     /// One price all day (`g11`).
     Static { price: f64 },
-    /// Peak hours with off-peak windows (`g12`, `g12w`, `g12as`).
+    /// Peak hours with off-peak windows (`g12`, `g12w`, `g12as`). With
+    /// `free_days_off_peak`, weekends and public holidays are off-peak all day (`g12w`).
     TimeBased {
         peak: f64,
         off_peak: f64,
         peak_hours: (u32, u32),
         off_peak_windows: Vec<(u32, u32)>,
+        free_days_off_peak: bool,
     },
     /// Free days (weekends, public holidays) at one price, working days by season and zone
-    /// (`g13s`).
+    /// (`g13s`). Summer runs from `summer_from` to `summer_to` (month, day; inclusive).
     Seasonal {
         free_days: f64,
-        summer: ZonePrices,
-        winter: ZonePrices,
+        summer: Season,
+        winter: Season,
+        summer_from: (u32, u32),
+        summer_to: (u32, u32),
     },
     /// `g14dynamic`: the price depends on the PSE "Kompas" status, which we do not read, so
     /// the configured fallback price applies.
@@ -94,12 +118,14 @@ impl Tariff {
                 off_peak: 0.0749,
                 peak_hours: (7, 22),
                 off_peak_windows: vec![(13, 15)],
+                free_days_off_peak: false,
             },
             "g12as" => Pricing::TimeBased {
                 peak: 0.3125,
                 off_peak: 0.0312,
                 peak_hours: (7, 13),
                 off_peak_windows: vec![],
+                free_days_off_peak: false,
             },
             "g14dynamic" => Pricing::Kompas { fallback: 0.0578 },
             _ => return None,
@@ -182,7 +208,7 @@ impl Tariff {
             .and_then(|d| d.get(name.as_str()))
             .filter(|v| !v.is_null());
         let pricing = match table {
-            Some(t) => pricing_from(t, &format!("distribution_pricing.{name}"))?,
+            Some(t) => pricing_from(t, &name, &format!("distribution_pricing.{name}"))?,
             None => match Tariff::builtin(&name) {
                 Some(b) => b.pricing,
                 None => {
@@ -213,8 +239,11 @@ impl Tariff {
                 off_peak,
                 peak_hours,
                 off_peak_windows,
+                free_days_off_peak,
             } => {
-                if off_peak_windows.iter().any(|(s, e)| *s <= h && h < *e) {
+                let off_all_day = *free_days_off_peak && is_free_day(local.date_naive());
+                let in_window = off_peak_windows.iter().any(|(s, e)| *s <= h && h < *e);
+                if off_all_day || in_window {
                     (*off_peak, "off_peak")
                 } else if peak_hours.0 <= h && h < peak_hours.1 {
                     (*peak, "peak")
@@ -226,24 +255,26 @@ impl Tariff {
                 free_days,
                 summer,
                 winter,
+                summer_from,
+                summer_to,
             } => {
                 let date = local.date_naive();
                 if is_free_day(date) {
                     return (*free_days, "free_day");
                 }
-                let is_summer = (4..=9).contains(&date.month());
-                let (prices, peak, off_peak): (&ZonePrices, &[(u32, u32)], (u32, u32)) =
-                    if is_summer {
-                        (summer, &[(7, 9), (17, 21)], (9, 17))
-                    } else {
-                        (winter, &[(7, 10), (15, 21)], (10, 15))
-                    };
-                if peak.iter().any(|(s, e)| *s <= h && h < *e) {
-                    (prices.peak, "peak")
-                } else if off_peak.0 <= h && h < off_peak.1 {
-                    (prices.off_peak, "off_peak")
+                let md = (date.month(), date.day());
+                let season = if *summer_from <= md && md <= *summer_to {
+                    summer
                 } else {
-                    (prices.night, "night")
+                    winter
+                };
+                let within = |hours: &[(u32, u32)]| hours.iter().any(|(s, e)| *s <= h && h < *e);
+                if within(&season.peak_hours) {
+                    (season.prices.peak, "peak")
+                } else if within(&season.off_peak_hours) {
+                    (season.prices.off_peak, "off_peak")
+                } else {
+                    (season.prices.night, "night")
                 }
             }
             Pricing::Kompas { fallback } => (*fallback, "kompas_fallback"),
@@ -288,26 +319,63 @@ impl Tariff {
                 off_peak,
                 peak_hours,
                 off_peak_windows,
+                free_days_off_peak,
             } => json!({
                 "type": "time_based",
                 "prices": {"peak": peak, "off_peak": off_peak},
                 "peak_hours": {"start": peak_hours.0, "end": peak_hours.1},
                 "off_peak_windows": off_peak_windows.iter().map(|(s, e)| json!({"start": s, "end": e})).collect::<Vec<_>>(),
+                "free_days": if *free_days_off_peak { "off_peak" } else { "as_working_days" },
             }),
             Pricing::Seasonal {
                 free_days,
                 summer,
                 winter,
-            } => json!({
-                "type": "seasonal_time_based",
-                "prices": {
-                    "free_days": {"all_hours": free_days},
-                    "working_days": {
-                        "summer": {"peak": summer.peak, "off_peak": summer.off_peak, "night": summer.night},
-                        "winter": {"peak": winter.peak, "off_peak": winter.off_peak, "night": winter.night},
+                summer_from,
+                summer_to,
+            } => {
+                let season = |s: &Season, from: (u32, u32), to: (u32, u32)| {
+                    let mut zones = serde_json::Map::new();
+                    let two_peaks = s.peak_hours.len() == 2;
+                    for (i, (a, b)) in s.peak_hours.iter().enumerate() {
+                        let name = match (two_peaks, i) {
+                            (true, 0) => "day_peak_morning".to_string(),
+                            (true, _) => "day_peak_evening".to_string(),
+                            (false, 0) => "day_peak".to_string(),
+                            (false, _) => format!("day_peak_{}", i + 1),
+                        };
+                        zones.insert(name, json!({"start": a, "end": b}));
                     }
-                }
-            }),
+                    for (i, (a, b)) in s.off_peak_hours.iter().enumerate() {
+                        let name = match i {
+                            0 => "day_off_peak".to_string(),
+                            _ => format!("day_off_peak_{}", i + 1),
+                        };
+                        zones.insert(name, json!({"start": a, "end": b}));
+                    }
+                    json!({
+                        "start_month": from.0, "start_day": from.1,
+                        "end_month": to.0, "end_day": to.1,
+                        "time_zones": zones,
+                    })
+                };
+                let after = next_day(*summer_to);
+                let before = prev_day(*summer_from);
+                json!({
+                    "type": "seasonal_time_based",
+                    "seasons": {
+                        "summer": season(summer, *summer_from, *summer_to),
+                        "winter": season(winter, after, before),
+                    },
+                    "prices": {
+                        "free_days": {"all_hours": free_days},
+                        "working_days": {
+                            "summer": {"day_peak": summer.prices.peak, "day_off_peak": summer.prices.off_peak, "night": summer.prices.night},
+                            "winter": {"day_peak": winter.prices.peak, "day_off_peak": winter.prices.off_peak, "night": winter.prices.night},
+                        }
+                    }
+                })
+            }
             Pricing::Kompas { fallback } => {
                 json!({"type": "kompas_based", "fallback_price": fallback})
             }
@@ -377,7 +445,87 @@ fn range(v: &Value, key: &str, default: (u32, u32)) -> Result<(u32, u32), Tariff
     Ok((s.unwrap_or(default.0), e.unwrap_or(default.1)))
 }
 
-fn pricing_from(t: &Value, base: &str) -> Result<Pricing, TariffError> {
+/// The `[start, end)` hour ranges of a zone; a range that wraps midnight (21-7) is split.
+fn push_hours(out: &mut Vec<(u32, u32)>, (s, e): (u32, u32)) {
+    if s <= e {
+        out.push((s, e));
+    } else {
+        out.push((s, 24));
+        out.push((0, e));
+    }
+}
+
+/// `seasons.<season>.time_zones`: zones named `day_peak*` (or `peak*`), `day_off_peak*`
+/// (or `off_peak*`) and `night*` (every other hour); `None` when absent.
+#[allow(clippy::type_complexity)]
+fn time_zones(
+    v: &Value,
+    key: &str,
+) -> Result<Option<(Vec<(u32, u32)>, Vec<(u32, u32)>)>, TariffError> {
+    let map = match v {
+        Value::Null => return Ok(None),
+        Value::Mapping(m) => m,
+        _ => {
+            return Err(TariffError {
+                key: key.to_string(),
+                message:
+                    "should be a mapping of zones such as day_peak_morning: {start: 7, end: 10}"
+                        .into(),
+            })
+        }
+    };
+    let (mut peak, mut off_peak) = (Vec::new(), Vec::new());
+    for (k, zone) in map {
+        let name = k.as_str().unwrap_or("");
+        let zkey = format!("{key}.{name}");
+        let hours = range(zone, &zkey, (25, 25))?;
+        if hours.0 > 24 || hours.1 > 24 {
+            return Err(TariffError {
+                key: zkey,
+                message: "should be {start: H, end: H} with hours from 0 to 24".into(),
+            });
+        }
+        if name.starts_with("day_off_peak") || name.starts_with("off_peak") {
+            push_hours(&mut off_peak, hours);
+        } else if name.starts_with("day_peak") || name.starts_with("peak") {
+            push_hours(&mut peak, hours);
+        } else if !name.starts_with("night") {
+            return Err(TariffError {
+                key: zkey,
+                message: "is not a zone; expected day_peak..., day_off_peak... or night".into(),
+            });
+        }
+    }
+    peak.sort_unstable();
+    off_peak.sort_unstable();
+    Ok(Some((peak, off_peak)))
+}
+
+/// `(month, day)` from `start_month`/`start_day` (or `end_...`) of a season.
+fn month_day(
+    v: &Value,
+    key: &str,
+    which: &str,
+    default: (u32, u32),
+) -> Result<(u32, u32), TariffError> {
+    let part = |name: &str, max: u32, d: u32| -> Result<u32, TariffError> {
+        let k = format!("{which}_{name}");
+        match v.get(k.as_str()) {
+            None | Some(Value::Null) => Ok(d),
+            Some(x) => x
+                .as_u64()
+                .filter(|n| (1..=u64::from(max)).contains(n))
+                .map(|n| n as u32)
+                .ok_or_else(|| TariffError {
+                    key: format!("{key}.{k}"),
+                    message: format!("should be a {name} number from 1 to {max}, found {x:?}"),
+                }),
+        }
+    };
+    Ok((part("month", 12, default.0)?, part("day", 31, default.1)?))
+}
+
+fn pricing_from(t: &Value, name: &str, base: &str) -> Result<Pricing, TariffError> {
     let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
     let num_at = |path: &[&str]| -> Result<f64, TariffError> {
         number(
@@ -409,25 +557,82 @@ fn pricing_from(t: &Value, base: &str) -> Result<Pricing, TariffError> {
                     )?);
                 }
             }
+            // G12w: Saturdays, Sundays and public holidays are off-peak all day.
+            let free_days_off_peak = match t.get("free_days") {
+                None | Some(Value::Null) => name == "g12w",
+                Some(Value::String(v)) if v == "off_peak" => true,
+                Some(Value::String(v)) if v == "as_working_days" => false,
+                Some(other) => {
+                    return Err(TariffError {
+                        key: format!("{base}.free_days"),
+                        message: format!(
+                            "should be off_peak (weekends and public holidays off-peak all day) or as_working_days, found {other:?}"
+                        ),
+                    })
+                }
+            };
             Ok(Pricing::TimeBased {
                 peak: num_at(&["prices", "peak"])?,
                 off_peak: num_at(&["prices", "off_peak"])?,
                 peak_hours,
                 off_peak_windows: windows,
+                free_days_off_peak,
             })
         }
         "seasonal_time_based" => {
-            let zones = |season: &str| -> Result<ZonePrices, TariffError> {
-                Ok(ZonePrices {
-                    peak: num_at(&["prices", "working_days", season, "peak"])?,
-                    off_peak: num_at(&["prices", "working_days", season, "off_peak"])?,
-                    night: num_at(&["prices", "working_days", season, "night"])?,
+            // A zone price under either spelling: the coordinator's `day_peak` or `peak`.
+            let zone_price = |season: &str, names: &[&str]| -> Result<f64, TariffError> {
+                let key = |n: &str| format!("{base}.prices.working_days.{season}.{n}");
+                let given: Vec<(&str, &Value)> = names
+                    .iter()
+                    .filter_map(|n| {
+                        let v = t.get("prices")?.get("working_days")?.get(season)?.get(*n)?;
+                        Some((*n, v))
+                    })
+                    .collect();
+                match given.as_slice() {
+                    [(n, v)] => number(v, &key(n)),
+                    [] => Err(TariffError {
+                        key: key(names[0]),
+                        message: format!(
+                            "missing; expected day_peak, day_off_peak and night (or peak, off_peak, night) in PLN/kWh under prices.working_days.{season}"
+                        ),
+                    }),
+                    _ => Err(TariffError {
+                        key: key(names[names.len() - 1]),
+                        message: format!("given twice (also as {}); keep one", names[0]),
+                    }),
+                }
+            };
+            let seasons = t.get("seasons").unwrap_or(&Value::Null);
+            let season = |name: &str,
+                          default: ([(u32, u32); 2], (u32, u32))|
+             -> Result<Season, TariffError> {
+                let key = format!("{base}.seasons.{name}.time_zones");
+                let zones = seasons
+                    .get(name)
+                    .and_then(|s| s.get("time_zones"))
+                    .unwrap_or(&Value::Null);
+                let (peak_hours, off_peak_hours) = time_zones(zones, &key)?
+                    .unwrap_or_else(|| (default.0.to_vec(), vec![default.1]));
+                Ok(Season {
+                    prices: ZonePrices {
+                        peak: zone_price(name, &["day_peak", "peak"])?,
+                        off_peak: zone_price(name, &["day_off_peak", "off_peak"])?,
+                        night: zone_price(name, &["night"])?,
+                    },
+                    peak_hours,
+                    off_peak_hours,
                 })
             };
+            let summer_def = seasons.get("summer").unwrap_or(&Value::Null);
+            let skey = format!("{base}.seasons.summer");
             Ok(Pricing::Seasonal {
                 free_days: num_at(&["prices", "free_days", "all_hours"])?,
-                summer: zones("summer")?,
-                winter: zones("winter")?,
+                summer: season("summer", SUMMER_HOURS)?,
+                winter: season("winter", WINTER_HOURS)?,
+                summer_from: month_day(summer_def, &skey, "start", (4, 1))?,
+                summer_to: month_day(summer_def, &skey, "end", (9, 30))?,
             })
         }
         "kompas_based" => Ok(Pricing::Kompas {
@@ -440,6 +645,22 @@ fn pricing_from(t: &Value, base: &str) -> Result<Pricing, TariffError> {
             ),
         }),
     }
+}
+
+/// The day after `(month, day)` (in a leap year, so 29 February exists).
+fn next_day((m, d): (u32, u32)) -> (u32, u32) {
+    NaiveDate::from_ymd_opt(2024, m, d)
+        .and_then(|x| x.succ_opt())
+        .map(|x| (x.month(), x.day()))
+        .unwrap_or((m, d))
+}
+
+/// The day before `(month, day)`.
+fn prev_day((m, d): (u32, u32)) -> (u32, u32) {
+    NaiveDate::from_ymd_opt(2024, m, d)
+        .and_then(|x| x.pred_opt())
+        .map(|x| (x.month(), x.day()))
+        .unwrap_or((m, d))
 }
 
 /// Easter Sunday (Gregorian calendar; anonymous Gregorian algorithm).
@@ -631,5 +852,139 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "distribution_pricing.g11.type");
+    }
+
+    /// The coordinator's own file (its layout, `tariff_type: g13s`).
+    const COORDINATOR_FILE: &str =
+        include_str!("../../../test/fixtures/master_coordinator_config.yaml");
+
+    fn coordinator_tariff(name: &str) -> Tariff {
+        let doc: Value = serde_yaml::from_str(COORDINATOR_FILE).unwrap();
+        let mut section = doc["electricity_tariff"].clone();
+        section["tariff_type"] = Value::String(name.into());
+        Tariff::from_yaml(&section, false).unwrap()
+    }
+
+    #[test]
+    fn g13s_from_the_coordinators_own_file() {
+        let t = coordinator_tariff("g13s");
+        assert_eq!(t.calculation_method(), "tariff_aware");
+        // Winter peak, Thursday 2026-11-19 17:00 (winter evening peak 15-21), market
+        // 575.88 PLN/MWh: 0.57588 + 0.0892 SC + 0.340 winter day_peak = 1.00508 -> 1.0051
+        // (without the distribution price it was 0.6651).
+        let p = t.price(575.88, local(2026, 11, 19, 17, 0));
+        assert_eq!((p.distribution, p.zone), (0.340, "peak"));
+        assert_eq!(round4(p.final_price), 1.0051);
+        // Summer peak, Wednesday 2026-07-15 08:00 (summer morning peak 7-9), 400 PLN/MWh:
+        // 0.400 + 0.0892 + 0.290 = 0.7792.
+        let p = t.price(400.0, local(2026, 7, 15, 8, 0));
+        assert_eq!((p.distribution, p.zone), (0.290, "peak"));
+        assert_eq!(round4(p.final_price), 0.7792);
+        // Summer 09:00 is day_off_peak 0.100; 21:00 night 0.110; winter 10:00 off-peak 0.200.
+        assert_eq!(
+            t.distribution(local(2026, 7, 15, 9, 0)),
+            (0.100, "off_peak")
+        );
+        assert_eq!(t.distribution(local(2026, 7, 15, 21, 0)), (0.110, "night"));
+        assert_eq!(
+            t.distribution(local(2026, 11, 19, 10, 0)),
+            (0.200, "off_peak")
+        );
+        // Season edges from seasons.summer: 30 Sep (Wed) 08:00 summer, 1 Oct (Thu) 09:00
+        // winter peak.
+        assert_eq!(t.distribution(local(2026, 9, 30, 8, 0)).0, 0.290);
+        assert_eq!(t.distribution(local(2026, 10, 1, 9, 0)).0, 0.340);
+        // Saturday 2026-11-21 17:00, 578.10 PLN/MWh: free day 0.110 ->
+        // 0.5781 + 0.0892 + 0.110 = 0.7773.
+        let p = t.price(578.1, local(2026, 11, 21, 17, 0));
+        assert_eq!((p.distribution, p.zone), (0.110, "free_day"));
+        assert_eq!(round4(p.final_price), 0.7773);
+        // Wednesday 11 November 2026 (Independence Day) 17:00: free day, 0.7773 again.
+        let p = t.price(578.1, local(2026, 11, 11, 17, 0));
+        assert_eq!((p.distribution, p.zone), (0.110, "free_day"));
+        assert_eq!(round4(p.final_price), 0.7773);
+        // Its description round-trips through our own (strict) reader.
+        let again = Tariff::from_yaml(&serde_yaml::to_value(t.to_config().unwrap()).unwrap(), true)
+            .unwrap();
+        assert_eq!(again, t);
+    }
+
+    #[test]
+    fn g12w_weekends_and_holidays_are_off_peak() {
+        let t = coordinator_tariff("g12w");
+        // Friday 2026-11-20 17:00 (peak 6-22), 578.10 PLN/MWh:
+        // 0.5781 + 0.0892 + 0.3566 = 1.0239.
+        let p = t.price(578.1, local(2026, 11, 20, 17, 0));
+        assert_eq!((p.distribution, p.zone), (0.3566, "peak"));
+        assert_eq!(round4(p.final_price), 1.0239);
+        // Saturday 2026-11-21 17:00: off-peak all day, 0.5781 + 0.0892 + 0.0749 = 0.7422.
+        let p = t.price(578.1, local(2026, 11, 21, 17, 0));
+        assert_eq!((p.distribution, p.zone), (0.0749, "off_peak"));
+        assert_eq!(round4(p.final_price), 0.7422);
+        // Wednesday 11 November 2026 17:00 (public holiday): 0.7422.
+        assert_eq!(
+            round4(t.price(578.1, local(2026, 11, 11, 17, 0)).final_price),
+            0.7422
+        );
+        // Friday 25 December 2026 17:00, 577.00 PLN/MWh: 0.577 + 0.0892 + 0.0749 = 0.7411
+        // (1.0228 if it were charged as peak). Christmas Eve (Thursday) too, from 2025.
+        assert_eq!(
+            round4(t.price(577.0, local(2026, 12, 25, 17, 0)).final_price),
+            0.7411
+        );
+        assert_eq!(t.distribution(local(2026, 12, 24, 17, 0)).1, "off_peak");
+        // Plain g12 has no free days: Saturday 17:00 is peak.
+        let g12 = coordinator_tariff("g12");
+        assert_eq!(g12.distribution(local(2026, 11, 21, 17, 0)).1, "peak");
+        // Our own file may say it for any two-zone tariff, or turn it off.
+        let parse = |s: &str| Tariff::from_yaml(&serde_yaml::from_str(s).unwrap(), true);
+        let own = parse(
+            "tariff_type: g12\ndistribution_pricing:\n  g12:\n    type: time_based\n    free_days: off_peak\n    prices: {peak: 0.3566, off_peak: 0.0749}\n",
+        )
+        .unwrap();
+        assert_eq!(own.distribution(local(2026, 11, 21, 17, 0)).1, "off_peak");
+        let e = parse(
+            "tariff_type: g12w\ndistribution_pricing:\n  g12w:\n    type: time_based\n    free_days: cheap\n    prices: {peak: 0.3566, off_peak: 0.0749}\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "distribution_pricing.g12w.free_days");
+    }
+
+    #[test]
+    fn g13s_tables_that_cannot_be_understood_name_the_key() {
+        let parse = |s: &str| Tariff::from_yaml(&serde_yaml::from_str(s).unwrap(), false);
+        let base = "tariff_type: g13s\ndistribution_pricing:\n  g13s:\n    type: seasonal_time_based\n    prices:\n      free_days: {all_hours: 0.11}\n      working_days:\n";
+        // A zone missing in both spellings.
+        let e = parse(&format!(
+            "{base}        summer: {{day_peak: 0.29, night: 0.11}}\n        winter: {{day_peak: 0.34, day_off_peak: 0.2, night: 0.11}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.key,
+            "distribution_pricing.g13s.prices.working_days.summer.day_off_peak"
+        );
+        assert!(
+            e.message
+                .contains("expected day_peak, day_off_peak and night"),
+            "{e}"
+        );
+        // Both spellings at once.
+        let e = parse(&format!(
+            "{base}        summer: {{day_peak: 0.29, peak: 0.3, day_off_peak: 0.1, night: 0.11}}\n        winter: {{day_peak: 0.34, day_off_peak: 0.2, night: 0.11}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.key,
+            "distribution_pricing.g13s.prices.working_days.summer.peak"
+        );
+        // An unknown zone name under time_zones.
+        let e = parse(&format!(
+            "{base}        summer: {{peak: 0.29, off_peak: 0.1, night: 0.11}}\n        winter: {{peak: 0.34, off_peak: 0.2, night: 0.11}}\n    seasons:\n      winter:\n        time_zones:\n          shoulder: {{start: 6, end: 7}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.key,
+            "distribution_pricing.g13s.seasons.winter.time_zones.shoulder"
+        );
     }
 }
