@@ -412,7 +412,7 @@ impl Follower {
         let mut s = TcpStream::connect(d.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        write!(s, "GET /logs?{query} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        write!(s, "GET /logs?{query} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
         Follower { s, buf: Vec::new() }
     }
 
@@ -596,7 +596,11 @@ fn followers_are_capped_and_free_their_place() {
     let mut b = Follower::open(&d, "follow=true");
     assert!(a.wait_for(Duration::from_secs(5), |t| t.contains("follow 1")));
     assert!(b.wait_for(Duration::from_secs(5), |t| t.contains("follow 1")));
-    let third = raw_request(d.addr, "GET /logs?follow=true HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let third = raw_request(
+        d.addr,
+        "GET /logs?follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(third.status, 503, "{}", third.text());
     assert!(third.text().contains("max_followers"), "{}", third.text());
     // Ordinary requests are still served while both streams are open.
@@ -610,7 +614,10 @@ fn followers_are_capped_and_free_their_place() {
         append(&path, &rec(i, "INFO"));
         i += 1;
         std::thread::sleep(Duration::from_millis(300));
-        let r = raw_request(d.addr, "GET /logs?follow=true HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = raw_request(
+            d.addr,
+            "GET /logs?follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        );
         if let Ok(r) = r {
             if r.status == 200 {
                 break;
@@ -634,7 +641,7 @@ fn shutdown_with_open_streams_exits_within_two_seconds() {
     let mut dl = TcpStream::connect(d.addr).unwrap();
     write!(
         dl,
-        "GET /logs/download/{MASTER} HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /logs/download/{MASTER} HTTP/1.1\r\nHost: localhost\r\n\r\n"
     )
     .unwrap();
     d.signal("TERM");
@@ -668,7 +675,7 @@ fn download_streams_a_listed_file() {
     assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
     let head = raw_request(
         d.addr,
-        &format!("HEAD /logs/download/{MASTER} HTTP/1.1\r\nHost: t\r\n\r\n"),
+        &format!("HEAD /logs/download/{MASTER} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
     )
     .unwrap();
     assert_eq!(head.status, 200);
@@ -696,7 +703,7 @@ fn downloads_are_capped_so_slow_clients_cannot_take_every_thread() {
     let mut slow = TcpStream::connect(d.addr).unwrap();
     write!(
         slow,
-        "GET /logs/download/big.log HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /logs/download/big.log HTTP/1.1\r\nHost: localhost\r\n\r\n"
     )
     .unwrap();
     let mut first = [0u8; 64];
@@ -733,7 +740,7 @@ fn attack_env() -> (TestEnv, Daemon) {
 fn assert_refused(d: &Daemon, raw_path: &str) {
     let r = raw_request(
         d.addr,
-        &format!("GET {raw_path} HTTP/1.1\r\nHost: t\r\n\r\n"),
+        &format!("GET {raw_path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
     )
     .unwrap_or_else(|e| panic!("{raw_path}: {e}"));
     assert!(
@@ -835,7 +842,7 @@ fn assert_level_refused(raw_level: &str) {
     if !value.contains(' ') {
         let r = raw_request(
             d.addr,
-            &format!("GET /logs?level={value} HTTP/1.1\r\nHost: t\r\n\r\n"),
+            &format!("GET /logs?level={value} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
         );
         if let Ok(r) = r {
             assert_eq!(r.status, 400, "{value}: {}", r.text());

@@ -8,5 +8,6 @@ mod cli;
 mod coordinator;
 mod daemon;
 mod demo;
+mod http;
 mod logs;
 mod prices;

@@ -78,6 +78,7 @@ pub struct LogsSettings {
     pub max_lines: usize,
     pub max_followers: usize,
     pub max_downloads: usize,
+    pub max_response_bytes: usize,
 }
 
 impl LogsSettings {
@@ -87,6 +88,7 @@ impl LogsSettings {
             max_lines: config.logs.max_lines,
             max_followers: config.logs.max_followers,
             max_downloads: config.logs.max_downloads,
+            max_response_bytes: config.logs.max_response_bytes,
         }
     }
 }
