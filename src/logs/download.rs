@@ -1,6 +1,6 @@
 //! `/logs/download/<name>`: one listed log file, streamed.
 //!
-//! The name is checked on the worker against the refresh side's listing, which holds only
+//! The name is checked on the connection thread against the refresh side's listing, which holds only
 //! regular `*.log` files directly in the log directory (symlinks, directories and dot-files
 //! are never listed). Refused before any lookup: an empty name, separators, `..`, any `%`
 //! (percent-encoded escapes are not decoded, so no encoded form can smuggle a separator),

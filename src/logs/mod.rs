@@ -8,7 +8,7 @@
 //!   (`/logs?file=<name>&lines=100` for every name, and `/logs/files`).
 //! - A `/logs` request ([`api`]) is answered from the snapshot when it asks for a default
 //!   view, else by filtering the published tail in memory (at most `logs.max_lines` lines).
-//! - Streams run on threads of their own, never on an HTTP worker, and are capped:
+//! - Streams run on their connection's thread and are capped:
 //!   followers ([`follow`], `logs.max_followers`) and downloads ([`download`],
 //!   `logs.max_downloads`). They are the only request paths that read files.
 //!
