@@ -165,9 +165,8 @@ mod tests {
         Reply::Owned(Body::json(200, &serde_json::json!({"ok": true})))
     }
 
-    #[test]
-    fn a_panicking_handler_answers_500_and_the_connection_lives_on() {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// The default configuration and a context for it.
+    fn default_context() -> (crate::config::Config, Arc<HttpContext>) {
         let dir = tempfile::tempdir().unwrap();
         let config = crate::config::Config::parse("", &dir.path().join("c.yaml")).unwrap();
         let ctx = Arc::new(HttpContext::new(
@@ -175,6 +174,26 @@ mod tests {
             Arc::default(),
             &config,
         ));
+        (config, ctx)
+    }
+
+    fn server_with(routes: Vec<Route>, max_connections: usize) -> HttpServer {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (config, ctx) = default_context();
+        let mut settings = Settings::from_config(&config.web);
+        settings.max_connections = max_connections;
+        start(
+            listener,
+            settings,
+            Arc::new(SnapshotCell::default()),
+            ctx,
+            Arc::new(routes),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_connection_lives_on() {
         let routes = vec![
             Route {
                 path: "/panic",
@@ -187,16 +206,7 @@ mod tests {
                 handler: ok,
             },
         ];
-        let mut settings = Settings::from_config(&config.web);
-        settings.max_connections = 1;
-        let server = start(
-            listener,
-            settings,
-            Arc::new(SnapshotCell::default()),
-            ctx,
-            Arc::new(routes),
-        )
-        .unwrap();
+        let server = server_with(routes, 1);
         // One connection, several requests: the panic neither kills its thread nor closes it.
         let mut s = TcpStream::connect(server.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -216,22 +226,7 @@ mod tests {
 
     #[test]
     fn stop_closes_idle_connections_at_once() {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::Config::parse("", &dir.path().join("c.yaml")).unwrap();
-        let ctx = Arc::new(HttpContext::new(
-            Arc::new(Heartbeat::new(Duration::from_secs(5))),
-            Arc::default(),
-            &config,
-        ));
-        let server = start(
-            listener,
-            Settings::from_config(&config.web),
-            Arc::new(SnapshotCell::default()),
-            ctx,
-            Arc::new(Vec::new()),
-        )
-        .unwrap();
+        let server = server_with(Vec::new(), 256);
         let idle: Vec<TcpStream> = (0..20)
             .map(|_| TcpStream::connect(server.addr).unwrap())
             .collect();
