@@ -26,21 +26,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port=$(free_port)
 nport=$(free_port)
 
-mkdir -p "$work/root/logs" "$work/www/api" "$work/nginx/tmp" "$work/nginx/logs"
-cat > "$work/config.yaml" <<YAML
-web_server:
-  host: 127.0.0.1
-  port: $port
-coordinator:
-  root: root
-data_dir: data
-log_level: warn
-YAML
-"$bin" --config "$work/config.yaml" & daemon=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.05; done
+mkdir -p "$work/www/api" "$work/nginx/tmp" "$work/nginx/logs"
+# The demo: a week of synthetic coordinator data, so the bodies have their real sizes.
+"$bin" demo --dir "$work/demo" --port "$port" --days 7 > "$work/daemon.log" 2>&1 & daemon=$!
+for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/api/dashboard" >/dev/null 2>&1 && break; sleep 0.05; done
 curl -sf "http://127.0.0.1:$port/status" > "$work/www/status"
 curl -sf "http://127.0.0.1:$port/api/dashboard" > "$work/www/api/dashboard"
 
+# nginx's workers may run as another user (when started as root): let them read the bodies.
+chmod 755 "$work"
+chmod -R a+rX "$work/www"
 cat > "$work/nginx/nginx.conf" <<NGINX
 worker_processes auto;
 pid $work/nginx/nginx.pid;
@@ -64,9 +59,10 @@ http {
     }
 }
 NGINX
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' & ngx=$!
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2> "$work/nginx/logs/stderr.log" & ngx=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nport/status" >/dev/null 2>&1 && break; sleep 0.05; done
-cmp -s "$work/www/status" <(curl -sf "http://127.0.0.1:$nport/status") || { echo "nginx does not serve the same bytes" >&2; exit 1; }
+curl -sf "http://127.0.0.1:$nport/status" > "$work/check"
+cmp -s "$work/www/status" "$work/check" || { echo "nginx does not serve the same bytes:" >&2; cat "$work/nginx/logs/"* >&2; exit 1; }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "bodies: /status $(wc -c < "$work/www/status") bytes, /api/dashboard $(wc -c < "$work/www/api/dashboard") bytes; ${secs}s per run, ABAB"
@@ -80,14 +76,13 @@ for path in /status /api/dashboard; do
       b1=$("$load" "127.0.0.1:$nport" "$path" "$conns" "$secs" "$mode")
       a2=$("$load" "127.0.0.1:$port" "$path" "$conns" "$secs" "$mode")
       b2=$("$load" "127.0.0.1:$nport" "$path" "$conns" "$secs" "$mode")
+      # Fields: path mode conns, then rps p50 p99 max errors for A1, B1, A2, B2.
       echo "$path $mode $conns $a1 $b1 $a2 $b2" | awk '
         function max(x, y) { return x > y ? x : y }
         {
-          # fields: path mode conns | rps p50 p99 max err (A1) | (B1) | (A2) | (B2)
-          ar = ($4 + $14) / 2; br = ($9 + $19) / 2
-          printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.0f %% | %d |\n",
-            $1, $2, $3, ar, max($5, $15), max($6, $16), br, max($10, $20), max($11, $21),
-            br > 0 ? 100 * ar / br : 0, $8 + $13 + $18 + $23
+          ar = ($4 + $14) / 2; br = ($9 + $19) / 2; ratio = br > 0 ? 100 * ar / br : 0
+          errors = $8 + $13 + $18 + $23
+          printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.0f %% | %d |\n", $1, $2, $3, ar, max($5, $15), max($6, $16), br, max($10, $20), max($11, $21), ratio, errors
         }'
     done
   done

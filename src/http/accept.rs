@@ -1,7 +1,9 @@
 //! The acceptor thread and the registry of open connections.
 //!
-//! The acceptor sets TCP_NODELAY on each new socket and starts a thread for it, while fewer
-//! than `web_server.max_connections` are open. At the cap it first closes the oldest idle
+//! The acceptor sets TCP_NODELAY on each new socket and hands it to a thread (one whose
+//! connection ended and that waits for the next, else a new one), while fewer than
+//! `web_server.max_connections` are open; so there are never more connection threads than
+//! the most connections open at once. At the cap it first closes the oldest idle
 //! connection (one waiting for its next request, as nginx reuses idle keep-alive
 //! connections); when none is idle it answers a prebuilt `503` with `Retry-After: 1` and
 //! closes. Failures to accept (`EMFILE`, `ENFILE`, `ENOBUFS`…) or to start a thread never
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use super::Shared;
@@ -38,6 +41,9 @@ const BACK_OFF: Duration = Duration::from_millis(100);
 const EVICT_WAIT: Duration = Duration::from_millis(100);
 /// Stack size of a connection thread (handlers build small JSON answers at most).
 const STACK: usize = 256 * 1024;
+/// How long a connection thread whose connection ended waits to be handed the next one
+/// (which saves starting a thread per connection for clients that do not keep them alive).
+const THREAD_REUSE: Duration = Duration::from_secs(10);
 
 struct Entry {
     stream: TcpStream,
@@ -188,6 +194,7 @@ impl Throttle {
 /// The acceptor loop; returns when stopping.
 pub fn run(listener: TcpListener, shared: &Arc<Shared>) {
     let busy = busy_response();
+    let jobs = crossbeam_channel::bounded::<Job>(0);
     let mut spare = File::open("/dev/null").ok();
     let mut throttle = Throttle(None);
     loop {
@@ -196,17 +203,17 @@ pub fn run(listener: TcpListener, shared: &Arc<Shared>) {
             // Take what the kernel has queued (those clients may have sent their requests
             // before the stop), then leave; the listener closes when dropped.
             if let Ok((s, _)) = accepted {
-                admit(s, shared, &busy, &mut throttle);
+                admit(s, shared, &jobs, &busy, &mut throttle);
             }
             let _ = listener.set_nonblocking(true);
             while let Ok((s, _)) = listener.accept() {
                 let _ = s.set_nonblocking(false);
-                admit(s, shared, &busy, &mut throttle);
+                admit(s, shared, &jobs, &busy, &mut throttle);
             }
             return;
         }
         match accepted {
-            Ok((s, _)) => admit(s, shared, &busy, &mut throttle),
+            Ok((s, _)) => admit(s, shared, &jobs, &busy, &mut throttle),
             Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => {
                 throttle.warn(&format!(
                     "cannot accept connections: {e}; raise LimitNOFILE or lower \
@@ -242,8 +249,41 @@ pub fn run(listener: TcpListener, shared: &Arc<Shared>) {
     }
 }
 
-/// Starts a thread for `stream`, or answers 503 when there is no room.
-fn admit(stream: TcpStream, shared: &Arc<Shared>, busy: &[u8], throttle: &mut Throttle) {
+/// A connection handed to a connection thread.
+struct Job {
+    stream: TcpStream,
+    state: Arc<AtomicU8>,
+    id: u64,
+}
+
+/// Serves `first`, then further connections handed over through `jobs`, until none comes
+/// for [`THREAD_REUSE`] or the acceptor is gone.
+fn connection_thread(first: Job, jobs: &Receiver<Job>, shared: &Shared) {
+    let mut job = first;
+    loop {
+        {
+            let _registered = Registered {
+                registry: &shared.registry,
+                id: job.id,
+            };
+            super::conn::serve(job.stream, &job.state, shared);
+        }
+        match jobs.recv_timeout(THREAD_REUSE) {
+            Ok(next) => job = next,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Hands `stream` to a waiting connection thread or starts one, or answers 503 when there
+/// is no room.
+fn admit(
+    stream: TcpStream,
+    shared: &Arc<Shared>,
+    jobs: &(Sender<Job>, Receiver<Job>),
+    busy: &[u8],
+    throttle: &mut Throttle,
+) {
     let _ = stream.set_nodelay(true);
     let cap = shared.settings.max_connections;
     let registry = &shared.registry;
@@ -262,17 +302,18 @@ fn admit(stream: TcpStream, shared: &Arc<Shared>, busy: &[u8], throttle: &mut Th
     };
     let state = Arc::new(AtomicU8::new(BUSY));
     let id = registry.add(clone, Arc::clone(&state));
+    // A thread whose connection ended may be waiting: the channel has no capacity, so this
+    // succeeds only when one is.
+    let job = match jobs.0.try_send(Job { stream, state, id }) {
+        Ok(()) => return,
+        Err(e) => e.into_inner(),
+    };
     let conn_shared = Arc::clone(shared);
+    let rx = jobs.1.clone();
     let spawned = thread::Builder::new()
         .name("http-conn".into())
         .stack_size(STACK)
-        .spawn(move || {
-            let _registered = Registered {
-                registry: &conn_shared.registry,
-                id,
-            };
-            super::conn::serve(stream, &state, &conn_shared);
-        });
+        .spawn(move || connection_thread(job, &rx, &conn_shared));
     if let Err(e) = spawned {
         // The thread's closure, with its socket, is gone; answer through the registry's
         // clone and forget it.
