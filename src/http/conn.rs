@@ -40,6 +40,16 @@ pub fn serve(stream: TcpStream, state: &AtomicU8, shared: &Shared) {
     let settings = &shared.settings;
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0usize;
+    // The socket's receive timeout as last set: most requests arrive in one read, so the
+    // idle wait's timeout rarely needs setting again.
+    let mut read_timeout: Option<Duration> = None;
+    // Every response is written within this (see `respond::write_all_by`).
+    if stream
+        .set_write_timeout(Some(settings.write_timeout))
+        .is_err()
+    {
+        return;
+    }
     loop {
         // Wait for the first bytes of the next request, unless pipelined bytes are here.
         if filled == 0 {
@@ -54,7 +64,7 @@ pub fn serve(stream: TcpStream, state: &AtomicU8, shared: &Shared) {
             } else {
                 settings.keep_alive
             };
-            match read_some(&stream, &mut buf, filled, wait) {
+            match read_some(&stream, &mut read_timeout, &mut buf[filled..], wait) {
                 Ok(n) if n > 0 => filled += n,
                 _ => return, // closed, idle too long, or closed by stop/eviction
             }
@@ -81,7 +91,7 @@ pub fn serve(stream: TcpStream, state: &AtomicU8, shared: &Shared) {
                 }
             }
             let left = head_deadline.saturating_duration_since(Instant::now());
-            match read_some(&stream, &mut buf, filled, left) {
+            match read_some(&stream, &mut read_timeout, &mut buf[filled..], left) {
                 Ok(0) => return,
                 Ok(n) => {
                     fresh = n;
@@ -143,20 +153,24 @@ pub fn serve(stream: TcpStream, state: &AtomicU8, shared: &Shared) {
     }
 }
 
-/// Reads into `buf[filled..]` with `timeout` (at least 1 ms; a zero timeout is a timeout).
+/// Reads into `buf` with `timeout` (a zero timeout is a timeout). `current` is the
+/// socket's receive timeout as last set, so that an unchanged one is not set again.
 fn read_some(
     stream: &TcpStream,
+    current: &mut Option<Duration>,
     buf: &mut [u8],
-    filled: usize,
     timeout: Duration,
 ) -> std::io::Result<usize> {
     if timeout.is_zero() {
         return Err(ErrorKind::TimedOut.into());
     }
-    stream.set_read_timeout(Some(timeout))?;
+    if *current != Some(timeout) {
+        stream.set_read_timeout(Some(timeout))?;
+        *current = Some(timeout);
+    }
     let mut r = stream;
     loop {
-        match r.read(&mut buf[filled..]) {
+        match r.read(buf) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             other => return other,
         }
@@ -213,8 +227,7 @@ fn write_body(
     let head = respond::head(body, not_modified, keep_alive);
     let with_body = !head_only && !not_modified;
     let parts: [&[u8]; 2] = [&head, if with_body { &body.bytes } else { &[] }];
-    let deadline = Instant::now() + shared.settings.write_timeout;
-    match respond::write_all_by(stream, &parts, deadline) {
+    match respond::write_all_by(stream, &parts, shared.settings.write_timeout) {
         Ok(()) => true,
         Err(e) => {
             log::debug!("response not delivered: {e}");

@@ -74,10 +74,12 @@ pub fn encode(body: &Body, head_only: bool, not_modified: bool, keep_alive: bool
     out
 }
 
-/// Writes `parts` in order with vectored writes, all before `deadline` (the socket's send
-/// timeout is set to the time left before each call). An error means the connection must
-/// be closed.
-pub fn write_all_by(stream: &TcpStream, parts: &[&[u8]], deadline: Instant) -> io::Result<()> {
+/// Writes `parts` in order with vectored writes, all within `limit`. The socket's send
+/// timeout must be `limit` on entry and is again on a successful return; it is set to the
+/// time left before each further call (usually one call takes everything). An error means
+/// the connection must be closed.
+pub fn write_all_by(stream: &TcpStream, parts: &[&[u8]], limit: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + limit;
     let mut slices: Vec<IoSlice<'_>> = parts
         .iter()
         .filter(|p| !p.is_empty())
@@ -85,6 +87,8 @@ pub fn write_all_by(stream: &TcpStream, parts: &[&[u8]], deadline: Instant) -> i
         .collect();
     let mut rest = &mut slices[..];
     let mut w = stream;
+    let mut first = true;
+    let mut changed = false;
     while !rest.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -93,13 +97,20 @@ pub fn write_all_by(stream: &TcpStream, parts: &[&[u8]], deadline: Instant) -> i
                 "the response was not taken within the write deadline",
             ));
         }
-        stream.set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
+        if !first {
+            stream.set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
+            changed = true;
+        }
         match w.write_vectored(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut rest, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+        first = false;
+    }
+    if changed {
+        stream.set_write_timeout(Some(limit))?;
     }
     Ok(())
 }
@@ -140,14 +151,19 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
         let big = vec![b'x'; 3 * 1024 * 1024];
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
             std::io::Read::read_to_end(&mut &c, &mut got).unwrap();
             got
         });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        write_all_by(&s, &[b"head|", &big, b"", b"|tail"], deadline).unwrap();
+        write_all_by(
+            &s,
+            &[b"head|", &big, b"", b"|tail"],
+            Duration::from_secs(10),
+        )
+        .unwrap();
         drop(s);
         let got = reader.join().unwrap();
         assert_eq!(got.len(), 5 + big.len() + 5);
