@@ -232,11 +232,20 @@ fn running_out_of_file_descriptors_is_survived() {
 fn a_second_signal_exits_at_once() {
     let env = TestEnv::new();
     let mut d = env.start("", "");
-    // Keep the graceful path busy: a connection in the middle of a request head is waited
-    // for (up to the stop's bound of 0.6 s).
-    let mut busy = std::net::TcpStream::connect(d.addr).unwrap();
-    busy.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // Keep the graceful path busy: a client that sends many pipelined requests and reads
+    // nothing leaves the server blocked writing answers, which the stop waits for (up to
+    // its bound of 0.6 s).
+    let busy = std::net::TcpStream::connect(d.addr).unwrap();
+    let mut writer = busy.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let requests = "GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(1000);
+        for _ in 0..100 {
+            if writer.write_all(requests.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
     d.signal("TERM");
     // Standard signals do not queue: wait until the first one was taken.
     let deadline = Instant::now() + Duration::from_secs(2);

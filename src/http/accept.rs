@@ -34,6 +34,8 @@ pub const IDLE: u8 = 0;
 pub const BUSY: u8 = 1;
 /// Being closed by stop or eviction; its thread ends at its next read.
 pub const CLOSING: u8 = 2;
+/// Waiting for the rest of a request head (closed at stop, never evicted).
+pub const READING: u8 = 3;
 
 /// How long the acceptor backs off after an accept or spawn failure.
 const BACK_OFF: Duration = Duration::from_millis(100);
@@ -89,14 +91,17 @@ impl Registry {
     /// Closes the oldest idle connection; false when none is idle.
     fn evict_one(&self) -> bool {
         let inner = self.inner.lock();
-        inner.open.values().any(close_if_idle)
+        inner.open.values().any(|e| close_if(e, IDLE))
     }
 
-    /// Closes every idle connection (at stop).
+    /// Closes every idle connection, and every one still waiting for the rest of a head
+    /// (at stop).
     pub fn close_idle(&self) {
         let inner = self.inner.lock();
         for e in inner.open.values() {
-            close_if_idle(e);
+            if !close_if(e, IDLE) {
+                close_if(e, READING);
+            }
         }
     }
 
@@ -124,15 +129,16 @@ impl Registry {
     }
 }
 
-fn close_if_idle(e: &Entry) -> bool {
-    let idle = e
+/// Shuts down the reading side of `e` if it is in `state`; its thread wakes and ends.
+fn close_if(e: &Entry, state: u8) -> bool {
+    let hit = e
         .state
-        .compare_exchange(IDLE, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+        .compare_exchange(state, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
-    if idle {
+    if hit {
         let _ = e.stream.shutdown(Shutdown::Read);
     }
-    idle
+    hit
 }
 
 /// Removes its connection from the registry when the connection's thread ends, also by a

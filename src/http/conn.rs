@@ -19,7 +19,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use super::accept::{BUSY, IDLE};
+use super::accept::{BUSY, IDLE, READING};
 use super::head::{self, Parsed, MAX_HEAD, MAX_REQUEST_LINE};
 use super::query::Query;
 use super::respond;
@@ -91,7 +91,15 @@ pub fn serve(stream: TcpStream, state: &AtomicU8, shared: &Shared) {
                 }
             }
             let left = head_deadline.saturating_duration_since(Instant::now());
-            match read_some(&stream, &mut read_timeout, &mut buf[filled..], left) {
+            // Waiting for the rest of a head: stopping cuts this wait short (what was not
+            // received is not answered).
+            let _ = state.compare_exchange(BUSY, READING, Ordering::SeqCst, Ordering::SeqCst);
+            if shared.stopping() {
+                return;
+            }
+            let got = read_some(&stream, &mut read_timeout, &mut buf[filled..], left);
+            let _ = state.compare_exchange(READING, BUSY, Ordering::SeqCst, Ordering::SeqCst);
+            match got {
                 Ok(0) => return,
                 Ok(n) => {
                     fresh = n;
