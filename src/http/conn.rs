@@ -129,17 +129,14 @@ pub fn serve(stream: TcpStream, state: &AtomicU8, shared: &Shared) {
             continue;
         }
         let info = request_info(&head);
-        let head_only = info.method == "HEAD";
         match dispatch(&info, shared) {
             Reply::Shared(body) => {
-                let nm = not_modified(&body, &info);
-                if !write_body(&stream, &body, head_only, nm, keep_alive, shared) {
+                if !answer(&stream, &body, &info, keep_alive, shared) {
                     return;
                 }
             }
             Reply::Owned(body) => {
-                let nm = not_modified(&body, &info);
-                if !write_body(&stream, &body, head_only, nm, keep_alive, shared) {
+                if !answer(&stream, &body, &info, keep_alive, shared) {
                     return;
                 }
             }
@@ -215,12 +212,22 @@ fn dispatch(info: &RequestInfo, shared: &Shared) -> Reply {
     })
 }
 
-fn not_modified(body: &Body, info: &RequestInfo) -> bool {
-    body.status == 200
+/// Writes `body` as the answer to `info`: headers only for HEAD, a 304 when the client's
+/// `If-None-Match` matches. False when the connection must end.
+fn answer(
+    stream: &TcpStream,
+    body: &Body,
+    info: &RequestInfo,
+    keep_alive: bool,
+    shared: &Shared,
+) -> bool {
+    let not_modified = body.status == 200
         && info
             .if_none_match
             .as_deref()
-            .is_some_and(|tags| head::etag_matches(tags, &body.etag))
+            .is_some_and(|tags| head::etag_matches(tags, &body.etag));
+    let head_only = info.method == "HEAD";
+    write_body(stream, body, head_only, not_modified, keep_alive, shared)
 }
 
 /// Writes one response within the write deadline; false when the connection must end.
