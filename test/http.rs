@@ -444,6 +444,38 @@ fn a_thousand_sequential_requests_on_one_connection() {
     assert_serving(&mut d);
 }
 
+/// A client that sends many pipelined requests and reads nothing is cut off when an answer
+/// has not been taken within `write_timeout_seconds` (1 s here): its connection ends long
+/// before all answers could have been sent, and others are served meanwhile.
+#[test]
+fn a_client_that_stops_reading_is_cut_off_at_the_write_deadline() {
+    let env = TestEnv::new();
+    let mut d = env.start("  write_timeout_seconds: 1\n", "");
+    let mut s = TcpStream::connect(d.addr).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let requests = 20_000;
+    let sender = std::thread::spawn(move || {
+        let one = "GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        for _ in 0..requests / 1000 {
+            if writer.write_all(one.repeat(1000).as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_serving(&mut d);
+    let start = Instant::now();
+    let out = read_to_eof(&mut s, Duration::from_secs(3)).expect("the connection was closed");
+    let answered = count_responses(&out);
+    assert!(answered < requests, "all {answered} answers were sent");
+    eprintln!(
+        "{answered} answers before the cut, read in {:?}",
+        start.elapsed()
+    );
+    sender.join().unwrap();
+    assert_serving(&mut d);
+}
+
 /// `Connection: close` (and HTTP/1.0 without keep-alive, and an idle keep-alive connection
 /// after `keep_alive_seconds`) end with EOF, so a client reading to the end finishes.
 #[test]
