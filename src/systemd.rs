@@ -114,6 +114,7 @@ pub fn spawn_self_check(
         .name("self-check".into())
         .spawn(move || {
             let mut failures = 0u32;
+            let mut skipped_logged: Option<Instant> = None;
             let mut next = Instant::now() + period;
             loop {
                 while Instant::now() < next {
@@ -125,7 +126,13 @@ pub fn spawn_self_check(
                 next += period;
                 let refresh_ok = heartbeat.is_alive();
                 let Some(http_ok) = probe_outcome(target, Duration::from_secs(2)) else {
-                    log::warn!("self-check skipped: out of file descriptors for its own socket");
+                    if skipped_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        skipped_logged = Some(Instant::now());
+                        log::warn!(
+                            "self-check skipped: out of file descriptors for its own socket \
+                             (logged at most once a minute)"
+                        );
+                    }
                     continue;
                 };
                 if stopping.load(Ordering::Relaxed) {

@@ -223,7 +223,12 @@ fn running_out_of_file_descriptors_is_survived() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(d.log().contains("cannot accept connections"), "{}", d.log());
+    // Whether accept() or the connection's own setup ran out first depends on timing.
+    let log = d.log();
+    assert!(
+        log.contains("Too many open files") && log.contains("raise LimitNOFILE"),
+        "{log}"
+    );
     assert!(d.child.try_wait().unwrap().is_none());
 }
 

@@ -182,6 +182,11 @@ pub fn refuse(stream: &TcpStream, response: &[u8]) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
+/// EMFILE (this process) or ENFILE (the whole system).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
 /// Logs at most once a minute.
 struct Throttle(Option<Instant>);
 
@@ -220,7 +225,7 @@ pub fn run(listener: TcpListener, shared: &Arc<Shared>) {
         }
         match accepted {
             Ok((s, _)) => admit(s, shared, &jobs, &busy, &mut throttle),
-            Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => {
+            Err(e) if out_of_descriptors(&e) => {
                 throttle.warn(&format!(
                     "cannot accept connections: {e}; raise LimitNOFILE or lower \
                      web_server.max_connections"
@@ -297,11 +302,22 @@ fn admit(
         refuse(&stream, busy);
         return;
     }
-    let clone = match stream.try_clone() {
+    let mut cloned = stream.try_clone();
+    if cloned.as_ref().is_err_and(out_of_descriptors) {
+        // Make room as at the cap: an idle connection gives its descriptors back.
+        let open = registry.len();
+        if registry.evict_one() && registry.wait_below(open, EVICT_WAIT) {
+            cloned = stream.try_clone();
+        }
+    }
+    let clone = match cloned {
         Ok(c) => c,
         Err(e) => {
             refuse(&stream, busy);
-            throttle.warn(&format!("cannot serve a connection: {e}"));
+            throttle.warn(&format!(
+                "cannot serve a connection: {e}; raise LimitNOFILE or lower \
+                 web_server.max_connections"
+            ));
             thread::sleep(BACK_OFF);
             return;
         }
