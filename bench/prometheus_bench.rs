@@ -32,7 +32,7 @@ fn main() {
     let status = Box::new(StatusRenderer::new(Arc::new(Heartbeat::new(
         Duration::from_secs(60),
     ))));
-    let wiring = energy_monitor::sources::build(&config, status);
+    let wiring = energy_monitor::daemon::wiring::build(&config, status);
     let ctx = RefreshContext::default();
     let mut statuses = Vec::new();
     for mut source in wiring.sources {

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::clock;
+use crate::http::routes::{from_snapshot, Route};
 use crate::refresh::{Freshness, Renderer, SourceStatus, StoreView};
 use crate::snapshot::Body;
 use crate::sources::coordinator::ProcessReport;
@@ -27,6 +28,11 @@ use crate::sources::names;
 use crate::sources::prices::{windows, PriceData};
 
 pub const ROUTE: &str = "/metrics/prometheus";
+
+/// The exposition's route, served from the snapshot.
+pub fn route() -> Route {
+    Route::exact(ROUTE, from_snapshot)
+}
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every metric name starts with this.

@@ -13,8 +13,9 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use crate::clock;
+use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
 use crate::refresh::{Freshness, Heartbeat, Renderer, SourceStatus, StoreView};
-use crate::snapshot::Body;
+use crate::snapshot::{Body, Snapshot};
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::host::{self, HostReport};
 use crate::sources::log_dir::LogListing;
@@ -288,9 +289,27 @@ pub fn dead_refresh_body(heartbeat: &Heartbeat) -> Body {
     )
 }
 
+/// The routes of this feature: `/health` from the snapshot, `/status` from the snapshot
+/// unless the refresh thread is silent.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::exact(HEALTH, from_snapshot),
+        Route::exact(STATUS, status_route),
+    ]
+}
+
+fn status_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
+    if !ctx.heartbeat.is_alive() {
+        return Reply::Owned(dead_refresh_body(&ctx.heartbeat));
+    }
+    from_snapshot(req, snap, ctx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::query::Query;
+    use crate::http::routes::dispatch;
     use crate::sources::host::fixture;
     use std::time::Duration;
 
@@ -364,5 +383,76 @@ mod tests {
         let mut near = statuses[0].clone();
         near.observed_at = Some(now + chrono::Duration::seconds(5));
         assert_eq!(in_future(&near, now), None);
+    }
+
+    fn info(path: &str, method: &str) -> RequestInfo {
+        RequestInfo {
+            method: method.into(),
+            path: path.into(),
+            query: Query::default(),
+            if_none_match: None,
+        }
+    }
+
+    fn snapshot_with_status() -> Snapshot {
+        let mut s = Snapshot::default();
+        s.bodies.insert(
+            STATUS.into(),
+            Arc::new(Body::json(200, &json!({"status": "running"}))),
+        );
+        s
+    }
+
+    fn context(heartbeat: Heartbeat) -> HttpContext {
+        HttpContext::new(Arc::new(heartbeat), Arc::default())
+    }
+
+    fn status_of(reply: Reply) -> u16 {
+        match reply {
+            Reply::Shared(b) => b.status,
+            Reply::Owned(b) => b.status,
+            Reply::Stream(_) => 0,
+        }
+    }
+
+    #[test]
+    fn status_is_503_only_when_the_refresh_thread_is_silent() {
+        let alive = context(Heartbeat::new(Duration::from_secs(60)));
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/status", "GET"), &snap, &alive)),
+            200
+        );
+        let silent = context(Heartbeat::new(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(20));
+        let reply = dispatch(&routes(), &info("/status", "GET"), &snap, &silent);
+        match reply {
+            Reply::Owned(b) => {
+                assert_eq!(b.status, 503);
+                let v: serde_json::Value = serde_json::from_slice(&b.bytes).unwrap();
+                assert_eq!(v["background_worker"]["health"], "failed");
+                assert!(v["error"].as_str().unwrap().contains("no progress"));
+            }
+            _ => panic!("expected an owned 503 body"),
+        }
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        let ctx = context(Heartbeat::new(Duration::from_secs(60)));
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/nope", "GET"), &snap, &ctx)),
+            404
+        );
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/status", "DELETE"), &snap, &ctx)),
+            405
+        );
+        // A known route whose body is not built yet says so, with a 503.
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/health", "GET"), &snap, &ctx)),
+            503
+        );
     }
 }

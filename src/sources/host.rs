@@ -22,8 +22,19 @@ use serde_json::{json, Value};
 use sysinfo::{Components, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::clock;
-use crate::config::Host as Thresholds;
 use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+
+/// The `host:` section: how often the host is read, and when its state is a problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSettings {
+    pub refresh_interval: Duration,
+    /// A filesystem (space or inodes) at or above this share in use is a problem.
+    pub disk_warn_percent: f64,
+    /// Memory in use (total − available) at or above this share is a problem.
+    pub memory_warn_percent: f64,
+    /// Any temperature sensor at or above this is a problem.
+    pub temperature_warn_celsius: f64,
+}
 
 /// What a filesystem holds, as named in `/status` and in the `role` label.
 pub mod roles {
@@ -120,7 +131,7 @@ pub struct HostReport {
     pub boot_time: Option<DateTime<Utc>>,
     pub process: OwnProcess,
     /// The thresholds in force (from the `host:` section).
-    pub thresholds: Thresholds,
+    pub thresholds: HostSettings,
     /// Thresholds crossed, in plain language (see [`warnings`]).
     pub warnings: Vec<String>,
 }
@@ -146,7 +157,7 @@ fn role_words(role: &str) -> &'static str {
 
 /// The thresholds `report` crosses, in plain language, most serious first (disks, memory,
 /// temperatures).
-pub fn warnings(report: &HostReport, t: &Thresholds) -> Vec<String> {
+pub fn warnings(report: &HostReport, t: &HostSettings) -> Vec<String> {
     let mut out = Vec::new();
     for fs in &report.filesystems {
         let holds = fs
@@ -345,7 +356,7 @@ pub fn filesystems(paths: &[(&'static str, PathBuf)]) -> (Vec<Filesystem>, Vec<S
 /// The source. Owns its sysinfo state.
 pub struct HostSource {
     interval: Duration,
-    thresholds: Thresholds,
+    thresholds: HostSettings,
     paths: Vec<(&'static str, PathBuf)>,
     system: System,
     components: Option<Components>,
@@ -355,7 +366,7 @@ pub struct HostSource {
 
 impl HostSource {
     /// `paths`: the watched paths and what they hold ([`roles`]).
-    pub fn new(thresholds: Thresholds, paths: Vec<(&'static str, PathBuf)>) -> HostSource {
+    pub fn new(thresholds: HostSettings, paths: Vec<(&'static str, PathBuf)>) -> HostSource {
         HostSource {
             interval: thresholds.refresh_interval,
             thresholds,
@@ -484,8 +495,8 @@ pub(crate) mod fixture {
         s
     }
 
-    pub(crate) fn thresholds() -> Thresholds {
-        Thresholds {
+    pub(crate) fn thresholds() -> HostSettings {
+        HostSettings {
             refresh_interval: Duration::from_secs(30),
             disk_warn_percent: 90.0,
             memory_warn_percent: 90.0,

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::logs::record::{self, Level, Record};
 use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::sources::log_text::record::{self, Level, Record};
 
 /// How long one `journalctl` run may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,7 +4,7 @@
 //!
 //! Each refresh lists the directory and re-reads the last `logs.max_lines` lines of every
 //! listed file whose size, modification time or inode changed since the last refresh
-//! (see [`crate::logs::tail`]: the cost does not grow with the file's size). Request
+//! (see [`crate::sources::log_text::tail`]: the cost does not grow with the file's size). Request
 //! handlers then filter these tails in memory and never touch the disk.
 
 use std::collections::BTreeMap;
@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::logs::record::{self, Record};
-use crate::logs::tail;
 use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::sources::log_text::record::{self, Record};
+use crate::sources::log_text::tail;
 
 /// At most this many bytes are read from the end of one file per refresh, whatever
 /// `logs.max_lines` says (it bounds memory when lines are very long).

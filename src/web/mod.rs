@@ -71,26 +71,10 @@ fn app_css(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
 /// The page's routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route {
-            path: "/",
-            prefix: false,
-            handler: index,
-        },
-        Route {
-            path: "/app.js",
-            prefix: false,
-            handler: app_js,
-        },
-        Route {
-            path: "/app.css",
-            prefix: false,
-            handler: app_css,
-        },
-        Route {
-            path: DASHBOARD,
-            prefix: false,
-            handler: from_snapshot,
-        },
+        Route::exact("/", index),
+        Route::exact("/app.js", app_js),
+        Route::exact("/app.css", app_css),
+        Route::exact(DASHBOARD, from_snapshot),
     ]
 }
 

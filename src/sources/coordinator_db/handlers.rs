@@ -6,12 +6,25 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use serde_json::json;
 
+use super::render::{CURRENT_STATE, HISTORICAL, METRICS};
 use super::render::{DECISIONS, MISSING, MONTHLY_COMPARISON, MONTHLY_SUMMARY};
 use super::source::WINDOWS;
 use crate::clock;
 use crate::http::query::{BadParam, Query};
-use crate::http::routes::{serve_key, HttpContext, Reply, RequestInfo};
+use crate::http::routes::{from_snapshot, serve_key, HttpContext, Reply, RequestInfo, Route};
 use crate::snapshot::{route_key, Snapshot};
+
+/// The coordinator-data routes.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::exact(CURRENT_STATE, from_snapshot),
+        Route::exact(DECISIONS, decisions),
+        Route::exact(METRICS, from_snapshot),
+        Route::exact(MONTHLY_SUMMARY, monthly_summary),
+        Route::exact(MONTHLY_COMPARISON, monthly_comparison),
+        Route::exact(HISTORICAL, from_snapshot),
+    ]
+}
 
 /// `GET /decisions?time_range=1h|24h|7d|30d` (default 24h).
 pub fn decisions(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {

@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::clock;
-use crate::http::routes::{HttpContext, Reply, RequestInfo};
+use crate::http::routes::{HttpContext, Reply, RequestInfo, Route};
 use crate::refresh::{
     backoff, RefreshContext, Refreshed, Renderer, Source, SourceError, SourceResult, SourceStatus,
     StoreView,
@@ -929,6 +929,11 @@ pub fn current_pricing(view: &StoreView) -> Option<Value> {
         json!(current.map(|r| round4(r.p.market))),
     );
     Some(Value::Object(m))
+}
+
+/// The prices route.
+pub fn routes() -> Vec<Route> {
+    vec![Route::exact(ROUTE, handle)]
 }
 
 /// `GET /prices[?day=today|tomorrow]`: the body rendered for that key.
