@@ -14,12 +14,11 @@ use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
-use crate::refresh::{Freshness, Heartbeat, Renderer, SourceStatus, StoreView};
+use crate::refresh::{Freshness, Heartbeat, Renderer, SourceId, SourceStatus};
 use crate::snapshot::{Body, Snapshot};
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::host::{self, HostReport};
-use crate::sources::log_dir::LogListing;
-use crate::sources::names;
+use crate::sources::store::{Sources, View};
 
 pub const STATUS: &str = "/status";
 pub const HEALTH: &str = "/health";
@@ -42,19 +41,16 @@ impl StatusRenderer {
 }
 
 /// The cache-age keys of the original dashboard, and the sources behind them.
-const COMPAT_AGES: [(&str, &str); 3] = [
-    ("inverter", names::INVERTER),
-    ("price", names::PRICES),
-    ("metrics", names::METRICS),
+const COMPAT_AGES: [(&str, SourceId); 3] = [
+    ("inverter", SourceId::Inverter),
+    ("price", SourceId::Prices),
+    ("metrics", SourceId::Metrics),
 ];
 
 /// What a source's status says that changes only when the source reports or its state
 /// changes (the dashboard embeds this, so that an unchanged poll stays a 304).
-fn source_stable_json(s: &SourceStatus, view: &StoreView) -> Map<String, Value> {
-    let observed = s
-        .observed_at
-        .or(s.last_success)
-        .filter(|_| s.data.is_some());
+fn source_stable_json(s: &SourceStatus, view: &View) -> Map<String, Value> {
+    let observed = s.observed_at.or(s.last_success).filter(|_| s.has_data);
     json!({
         "state": s.freshness(view.now),
         "last_success": s.last_success.map(clock::local_rfc3339),
@@ -73,7 +69,7 @@ fn source_stable_json(s: &SourceStatus, view: &StoreView) -> Map<String, Value> 
 }
 
 /// The stable part plus what moves every second: age, schedule, the run in flight.
-fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
+fn source_json(s: &SourceStatus, view: &View) -> Value {
     let mut map = source_stable_json(s, view);
     let in_flight = s
         .in_flight_since
@@ -98,7 +94,7 @@ fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
 /// (which would read as 0) cannot be trusted.
 pub fn in_future(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     let ahead = (s.observed_at? - now).num_seconds();
-    (s.data.is_some() && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
+    (s.has_data && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
 }
 
 /// Clock differences smaller than this are not reported.
@@ -107,7 +103,7 @@ const FUTURE_TOLERANCE_S: i64 = 60;
 /// Plain-language problems, most important first, for the page header and for people
 /// reading `/status` by hand.
 fn problems(
-    view: &StoreView,
+    view: &View,
     coordinator: Option<&ProcessReport>,
     host: Option<&HostReport>,
 ) -> Vec<String> {
@@ -124,38 +120,38 @@ fn problems(
         if in_future(s, view.now).is_some() {
             out.push(format!(
                 "{}: the newest data is stamped more than a minute in the future; this host's clock (or the writer's) is wrong, so its age is unknown",
-                s.name
+                s.name()
             ));
         }
-        out.extend(s.warnings.iter().map(|w| format!("{}: {}", s.name, w)));
+        out.extend(s.warnings.iter().map(|w| format!("{}: {}", s.name(), w)));
         match (&s.last_error, state) {
-            (Some(e), _) => out.push(format!("{}: {}", s.name, e)),
+            (Some(e), _) => out.push(format!("{}: {}", s.name(), e)),
             (None, Freshness::Fresh) => {}
             (None, Freshness::Unavailable) if s.last_attempt.is_none() => {
-                out.push(format!("{}: not read yet", s.name))
+                out.push(format!("{}: not read yet", s.name()))
             }
-            (None, state) => out.push(format!("{}: data is {}", s.name, state.as_str())),
+            (None, state) => out.push(format!("{}: data is {}", s.name(), state.as_str())),
         }
     }
     out
 }
 
-impl Renderer for StatusRenderer {
-    fn inputs(&self) -> &'static [&'static str] {
+impl Renderer<Sources> for StatusRenderer {
+    fn inputs(&self) -> &'static [SourceId] {
         &[]
     }
 
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+    fn render(&self, view: &View) -> Vec<(String, Body)> {
         let now = view.now;
         let uptime = self.started.elapsed().as_secs_f64();
-        let coordinator = view.data::<ProcessReport>(names::COORDINATOR);
-        let logs = view.data::<LogListing>(names::LOGS);
-        let host = view.data::<HostReport>(names::HOST);
+        let coordinator = view.data.coordinator.as_deref();
+        let logs = view.data.logs.as_deref();
+        let host = view.data.host.as_deref();
         let host_json = host.map(|h| host::status_json(h, now));
 
         let mut sources = Map::new();
         for s in view.sources {
-            sources.insert(s.name.to_string(), source_json(s, view));
+            sources.insert(s.name().to_string(), source_json(s, view));
         }
         let mut cache_ages = Map::new();
         let mut last_errors = Map::new();
@@ -246,7 +242,7 @@ impl Renderer for StatusRenderer {
             "sources": view
                 .sources
                 .iter()
-                .map(|s| (s.name.to_string(), Value::Object(source_stable_json(s, view))))
+                .map(|s| (s.name().to_string(), Value::Object(source_stable_json(s, view))))
                 .collect::<Map<String, Value>>(),
             "problems": problems(view, coordinator, host),
         });
@@ -314,9 +310,11 @@ mod tests {
     use std::time::Duration;
 
     fn status_with(report: HostReport) -> Value {
-        let statuses = [fixture::status(report)];
-        let view = StoreView {
+        let store = fixture::store(report);
+        let statuses = [fixture::status()];
+        let view = View {
             sources: &statuses,
+            data: &store,
             now: clock::now(),
             now_instant: Instant::now(),
         };
@@ -350,18 +348,20 @@ mod tests {
             .unwrap()
             .with_timezone(&chrono::Utc);
         let mut s = SourceStatus::new(
-            names::INVERTER,
+            SourceId::Inverter,
             Duration::from_secs(30),
             Duration::from_secs(60),
         );
-        s.data = Some(Arc::new(()));
+        s.has_data = true;
         s.last_success = Some(now);
         s.last_attempt = Some(now);
         // The writer's clock is 2 h ahead of ours (or ours is behind).
         s.observed_at = Some(now + chrono::Duration::hours(2));
         let statuses = [s];
-        let view = StoreView {
+        let store = Sources::default();
+        let view = View {
             sources: &statuses,
+            data: &store,
             now,
             now_instant: Instant::now(),
         };

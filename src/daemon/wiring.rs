@@ -6,21 +6,22 @@ use std::sync::Arc;
 use crate::config::{Config, WebServer};
 use crate::http::host::HostPolicy;
 use crate::http::routes::Route;
-use crate::refresh::{Composer, Renderer, Source};
+use crate::refresh::{Composer, Renderer};
+use crate::sources::store::{DynSource, Sources};
 use crate::{http, logs, prometheus, sources, status, web};
 
 /// Everything the refresh side runs.
 pub struct Wiring {
-    pub sources: Vec<Box<dyn Source>>,
-    pub renderers: Vec<Box<dyn Renderer>>,
-    pub composers: Vec<Box<dyn Composer>>,
+    pub sources: Vec<DynSource>,
+    pub renderers: Vec<Box<dyn Renderer<Sources>>>,
+    pub composers: Vec<Box<dyn Composer<Sources>>>,
     /// A valid price cache for today was read from disk: `/prices` can answer 200 from the
     /// first snapshot, and the daemon waits for it before it serves.
     pub prices_preloaded: bool,
 }
 
 /// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
-pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
+pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring {
     let p = &config.prices;
     log::info!(
         "prices from {} ({}), field {}; tariff {} ({})",
@@ -48,7 +49,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
     )
     .with_tariff_warning(p.tariff_warning.clone());
     let prices_preloaded = prices.preload();
-    let sources: Vec<Box<dyn Source>> = vec![
+    let sources: Vec<DynSource> = vec![
         Box::new(sources::coordinator::CoordinatorProcess::new(
             &config.coordinator.process_match,
             config.web.pid_interval,
@@ -80,7 +81,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
             host_paths(config),
         )),
     ];
-    let renderers: Vec<Box<dyn Renderer>> = vec![
+    let renderers: Vec<Box<dyn Renderer<Sources>>> = vec![
         status,
         Box::new(logs::render::LogsRenderer::new(
             logs::LogsSettings::from_config(config),
@@ -90,7 +91,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         Box::new(sources::prices::PriceRenderer),
         Box::new(prometheus::PrometheusRenderer::default()),
     ];
-    let composers: Vec<Box<dyn Composer>> = vec![Box::new(web::Dashboard::new(config))];
+    let composers: Vec<Box<dyn Composer<Sources>>> = vec![Box::new(web::Dashboard::new(config))];
     Wiring {
         sources,
         renderers,

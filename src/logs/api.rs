@@ -31,6 +31,7 @@ use super::{download, follow, resolve, valid_names, LogsHub, LogsView, Resolved,
 use crate::clock;
 use crate::http::query::{BadParam, Query};
 use crate::http::routes::{HttpContext, Reply, RequestInfo, Route};
+use crate::refresh::SourceId;
 use crate::snapshot::{route_key, Body, Snapshot};
 use crate::sources::log_dir::FileTail;
 use crate::sources::log_text::record::{self, Filter, Level, Record};
@@ -246,7 +247,7 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
                         "the log directory is not readable yet: {}",
                         view.listing_error.as_deref().unwrap_or("not read yet")
                     ),
-                    json!({"source": crate::sources::names::LOGS}),
+                    json!({"source": SourceId::Logs}),
                 );
             };
             if let Some(e) = listing.tail_errors.get(name) {
@@ -273,7 +274,7 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
                         "the systemd journal is unavailable: {}",
                         view.journal_error.as_deref().unwrap_or("not read yet")
                     ),
-                    json!({"source": crate::sources::names::JOURNAL, "state": "unavailable"}),
+                    json!({"source": SourceId::Journal, "state": "unavailable"}),
                 );
             };
             let (name, v) = if req.file.target == Target::Journal {

@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 use sysinfo::{Components, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::clock;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::sources::store::{SourceData, SourceResult};
 
 /// The `host:` section: how often the host is read, and when its state is a problem.
 #[derive(Debug, Clone, PartialEq)]
@@ -389,9 +390,9 @@ impl HostSource {
     }
 }
 
-impl Source for HostSource {
-    fn name(&self) -> &'static str {
-        super::names::HOST
+impl Source<SourceData> for HostSource {
+    fn id(&self) -> SourceId {
+        SourceId::Host
     }
 
     fn interval(&self) -> Duration {
@@ -482,17 +483,25 @@ pub(crate) mod fixture {
     use super::*;
     use crate::refresh::SourceStatus;
 
-    /// The `host` source's status holding `report`, refreshed just now.
-    pub(crate) fn status(report: HostReport) -> SourceStatus {
+    /// The `host` source's status with data, refreshed just now (the data: [`store`]).
+    pub(crate) fn status() -> SourceStatus {
         let mut s = SourceStatus::new(
-            super::super::names::HOST,
+            SourceId::Host,
             Duration::from_secs(30),
             Duration::from_secs(60),
         );
         s.last_success = Some(clock::now());
         s.last_attempt = s.last_success;
-        s.data = Some(std::sync::Arc::new(report));
+        s.has_data = true;
         s
+    }
+
+    /// A store holding `report` as the host source's data.
+    pub(crate) fn store(report: HostReport) -> crate::sources::store::Sources {
+        crate::sources::store::Sources {
+            host: Some(std::sync::Arc::new(report)),
+            ..Default::default()
+        }
     }
 
     pub(crate) fn thresholds() -> HostSettings {
@@ -615,7 +624,7 @@ mod tests {
     fn a_refresh_reads_this_machine() {
         let mut s = HostSource::new(thresholds(), vec![(roles::DATA_DIR, std::env::temp_dir())]);
         let r = s.refresh(&RefreshContext::default()).unwrap();
-        let r = r.data.downcast_ref::<HostReport>().unwrap();
+        let r = r.data.host().unwrap();
         assert!(r.cpu_percent.is_some(), "the first report has a CPU share");
         assert!(r.memory.as_ref().unwrap().total_bytes > 0);
         assert!(r.process.rss_bytes.unwrap() > 0);

@@ -10,26 +10,16 @@ pub mod journal;
 pub mod log_dir;
 pub mod log_text;
 pub mod prices;
-
-/// Source names, as they appear under `sources` in `/status`.
-pub mod names {
-    pub const COORDINATOR: &str = "coordinator";
-    pub const LOGS: &str = "logs";
-    pub const JOURNAL: &str = "journal";
-    pub const INVERTER: &str = "inverter";
-    pub const PRICES: &str = "prices";
-    pub const METRICS: &str = "metrics";
-    pub const HOST: &str = "host";
-}
+pub mod store;
 
 /// The `storage` object of `/status`: is the coordinator's DB open, and did it hold data at
 /// the last read? (`type` is `sqlite`.)
-pub fn storage_state(view: &crate::refresh::StoreView) -> serde_json::Value {
+pub fn storage_state(view: &crate::sources::store::View) -> serde_json::Value {
     coordinator_db::storage_state(view)
 }
 
 /// The `pricing` object that `/current-state` embeds: the current quarter's final price and
 /// the day's cheapest, from the prices source. `None` while there is no valid price data.
-pub fn current_pricing(view: &crate::refresh::StoreView) -> Option<serde_json::Value> {
+pub fn current_pricing(view: &crate::sources::store::View) -> Option<serde_json::Value> {
     prices::current_pricing(view)
 }

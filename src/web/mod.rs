@@ -18,10 +18,11 @@ use serde_json::{json, Map, Value};
 use crate::clock;
 use crate::config::Config;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
-use crate::refresh::{Composer, StoreView};
+use crate::refresh::Composer;
 use crate::snapshot::{route_key, Body, Snapshot};
 use crate::sources::coordinator_db::render as cdb;
 use crate::sources::prices;
+use crate::sources::store::{Sources, View};
 
 pub const DASHBOARD: &str = "/api/dashboard";
 /// The status part of the dashboard, rendered by the status renderer; not routed.
@@ -94,7 +95,7 @@ impl Dashboard {
     }
 
     /// (part name, route key) pairs, for the current Warsaw month.
-    fn parts(&self, view: &StoreView) -> Vec<(&'static str, String)> {
+    fn parts(&self, view: &View) -> Vec<(&'static str, String)> {
         let today = clock::local_date(view.now);
         let (y, m) = (today.year(), today.month());
         let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
@@ -126,16 +127,12 @@ impl Dashboard {
     }
 }
 
-impl Composer for Dashboard {
-    fn inputs(&self, view: &StoreView) -> Vec<String> {
+impl Composer<Sources> for Dashboard {
+    fn inputs(&self, view: &View) -> Vec<String> {
         self.parts(view).into_iter().map(|(_, key)| key).collect()
     }
 
-    fn compose(
-        &self,
-        bodies: &HashMap<String, Arc<Body>>,
-        view: &StoreView,
-    ) -> Vec<(String, Body)> {
+    fn compose(&self, bodies: &HashMap<String, Arc<Body>>, view: &View) -> Vec<(String, Body)> {
         let mut doc = Map::new();
         let mut unavailable = Map::new();
         for (name, key) in self.parts(view) {
