@@ -69,7 +69,7 @@ fn client(
                 s.set_read_timeout(Some(Duration::from_secs(5)))?;
                 conn = Some(s);
             }
-            let s = conn.as_mut().unwrap();
+            let s = conn.as_mut().expect("connected just above");
             s.write_all(request.as_bytes())?;
             read_response(s, &mut buf)
         })();
@@ -116,7 +116,7 @@ fn main() {
     let mut all = Vec::new();
     let mut errors = 0;
     for h in handles {
-        let (l, e) = h.join().unwrap();
+        let (l, e) = h.join().expect("a load thread panicked");
         all.extend(l);
         errors += e;
     }

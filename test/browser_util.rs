@@ -5,7 +5,10 @@
 //! (`.ci/run` installs them). When they are missing the browser tests say SKIPPED and pass,
 //! except under CI (`CI` set), where a missing browser is a failure.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "helpers shared by test modules; not every module uses every helper"
+)]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

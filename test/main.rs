@@ -1,5 +1,10 @@
 //! Integration tests: the real binary on an ephemeral port, with real files in temp dirs.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a panic is the failure report"
+)]
+
 mod browser_util;
 mod util;
 

@@ -1,7 +1,10 @@
 //! Shared helpers: a temp directory with a config, the real binary started on a free port,
 //! and small HTTP clients (ureq for ordinary requests, raw TCP where the wire matters).
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "helpers shared by test modules; not every module uses every helper"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -109,32 +109,12 @@ impl Query {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (as space). Invalid escapes are kept literally; invalid
-/// UTF-8 is replaced.
+/// Decodes a query component: `+` is a space, `%XX` (two hex digits) is that byte; any
+/// other `%` is kept literally; invalid UTF-8 is replaced.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -148,6 +128,9 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%4"), "%4");
+        // A sign is not a hex digit: `%+A` is not a newline.
+        assert_eq!(percent_decode("%+A"), "% A");
+        assert_eq!(percent_decode("%2B"), "+");
     }
 
     #[test]

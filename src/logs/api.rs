@@ -154,7 +154,10 @@ pub fn parse_request(q: &Query, max_lines: usize, view: &LogsView) -> Result<Log
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the fields of one answer, each named at the call site"
+)]
 fn answer(
     log_file: &str,
     req: &LogsRequest,

@@ -261,8 +261,10 @@ pub fn status_json(r: &HostReport, now: DateTime<Utc>) -> Value {
 }
 
 /// `statvfs(2)` of `path`: (size, available, free, inodes total, inodes free).
-// The field types are 32-bit on some targets (32-bit ARM) and 64-bit on others.
-#[allow(clippy::useless_conversion)]
+#[allow(
+    clippy::useless_conversion,
+    reason = "the field types are 32-bit on some targets (32-bit ARM) and 64-bit on others"
+)]
 pub fn statvfs(path: &Path) -> std::io::Result<(u64, u64, u64, u64, u64)> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;

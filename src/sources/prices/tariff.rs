@@ -457,7 +457,10 @@ fn push_hours(out: &mut Vec<(u32, u32)>, (s, e): (u32, u32)) {
 
 /// `seasons.<season>.time_zones`: zones named `day_peak*` (or `peak*`), `day_off_peak*`
 /// (or `off_peak*`) and `night*` (every other hour); `None` when absent.
-#[allow(clippy::type_complexity)]
+#[allow(
+    clippy::type_complexity,
+    reason = "the peak and off-peak hour ranges, named in the doc comment"
+)]
 fn time_zones(
     v: &Value,
     key: &str,
