@@ -791,7 +791,7 @@ fn prices_from_raw(
             ),
         ));
     }
-    let entity = crate::sources::prices::entity_of(&api_url);
+    let entity = crate::sources::prices::model::entity_of(&api_url);
     let value_field = match &raw.value_field {
         Some(v) if !v.trim().is_empty() => v.trim().to_string(),
         Some(_) => {

@@ -5,6 +5,7 @@
 //! pre-serialized bodies into an immutable [`snapshot::Snapshot`]; HTTP connection threads ([`http`])
 //! only clone that snapshot and write bytes. See ARCHITECTURE.md for the code map.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;

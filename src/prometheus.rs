@@ -25,7 +25,8 @@ use crate::sources::coordinator_db::decisions::number;
 use crate::sources::coordinator_db::inverter::InverterData;
 use crate::sources::coordinator_db::source::CoordinatorData;
 use crate::sources::host::HostReport;
-use crate::sources::prices::{windows, PriceData};
+use crate::sources::prices::model::PriceData;
+use crate::sources::prices::windows;
 use crate::sources::store::{Sources, View};
 
 pub const ROUTE: &str = "/metrics/prometheus";

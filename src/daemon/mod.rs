@@ -114,7 +114,11 @@ pub fn run(config: Config) -> i32 {
     if wiring_prices_preloaded {
         // The disk price cache is in memory already: let its first snapshot land before
         // requests are served, so `/prices` never answers 503 right after a restart.
-        wait_for_body(&cell, crate::sources::prices::ROUTE, Duration::from_secs(2));
+        wait_for_body(
+            &cell,
+            crate::api::prices::render::ROUTE,
+            Duration::from_secs(2),
+        );
     }
 
     let ctx = Arc::new(HttpContext::new(Arc::clone(&heartbeat), Arc::clone(&cell)));

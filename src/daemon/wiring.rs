@@ -8,7 +8,7 @@ use crate::http::host::HostPolicy;
 use crate::http::routes::Route;
 use crate::refresh::{Composer, Renderer};
 use crate::sources::store::{DynSource, Sources};
-use crate::{http, logs, prometheus, sources, status, web};
+use crate::{api, http, logs, prometheus, sources, status, web};
 
 /// Everything the refresh side runs.
 pub struct Wiring {
@@ -34,13 +34,13 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring
     if let Some(w) = &p.tariff_warning {
         log::warn!("{w}");
     }
-    let mut prices = sources::prices::PriceSource::new(
+    let mut prices = sources::prices::source::PriceSource::new(
         &p.api_url,
         &p.value_field,
         config.web.api_timeout,
         &config.data_dir,
         p.tariff.clone(),
-        sources::prices::Schedule {
+        sources::prices::source::Schedule {
             interval: config.web.price_interval,
             today_recheck: p.today_recheck,
             tomorrow_poll: p.tomorrow_poll,
@@ -86,9 +86,9 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring
         Box::new(logs::render::LogsRenderer::new(
             logs::LogsSettings::from_config(config),
         )),
-        Box::new(sources::coordinator_db::render::CurrentStateRenderer),
-        Box::new(sources::coordinator_db::render::CoordinatorRenderer),
-        Box::new(sources::prices::PriceRenderer),
+        Box::new(api::coordinator::render::CurrentStateRenderer),
+        Box::new(api::coordinator::render::CoordinatorRenderer),
+        Box::new(api::prices::render::PriceRenderer),
         Box::new(prometheus::PrometheusRenderer::default()),
     ];
     let composers: Vec<Box<dyn Composer<Sources>>> = vec![Box::new(web::Dashboard::new(config))];
@@ -117,8 +117,8 @@ pub fn routes(config: &Config) -> Vec<Route> {
     routes.extend(logs::api::routes(logs::LogsHub::new(
         logs::LogsSettings::from_config(config),
     )));
-    routes.extend(sources::coordinator_db::handlers::routes());
-    routes.extend(sources::prices::routes());
+    routes.extend(api::coordinator::handlers::routes());
+    routes.extend(api::prices::handlers::routes());
     routes.push(prometheus::route());
     routes.extend(web::routes());
     routes

@@ -17,9 +17,3 @@ pub mod store;
 pub fn storage_state(view: &crate::sources::store::View) -> serde_json::Value {
     coordinator_db::storage_state(view)
 }
-
-/// The `pricing` object that `/current-state` embeds: the current quarter's final price and
-/// the day's cheapest, from the prices source. `None` while there is no valid price data.
-pub fn current_pricing(view: &crate::sources::store::View) -> Option<serde_json::Value> {
-    prices::current_pricing(view)
-}

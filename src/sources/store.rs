@@ -13,7 +13,7 @@ use super::coordinator_db::source::CoordinatorData;
 use super::host::HostReport;
 use super::journal::JournalData;
 use super::log_dir::LogListing;
-use super::prices::PriceData;
+use super::prices::model::PriceData;
 use crate::refresh::{self, SourceId, Store};
 
 /// Writes the store's slots, the data enum and its `From` impls from one list of

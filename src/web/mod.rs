@@ -15,13 +15,13 @@ use std::sync::{Arc, OnceLock};
 use chrono::Datelike;
 use serde_json::{json, Map, Value};
 
+use crate::api::coordinator::render as cdb;
+use crate::api::prices::render as prices;
 use crate::clock;
 use crate::config::Config;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
 use crate::refresh::Composer;
 use crate::snapshot::{route_key, Body, Snapshot};
-use crate::sources::coordinator_db::render as cdb;
-use crate::sources::prices;
 use crate::sources::store::{Sources, View};
 
 pub const DASHBOARD: &str = "/api/dashboard";

@@ -1,7 +1,7 @@
 //! Coordinator data: everything energy-monitor reads from the coordinator's SQLite DB and
-//! its JSON files under `out/`, and the routes built from it (`/current-state`,
-//! `/decisions`, `/metrics`, `/monthly-summary`, `/monthly-comparison`,
-//! `/historical-data`).
+//! its JSON files under `out/`. The routes built from it (`/current-state`, `/decisions`,
+//! `/metrics`, `/monthly-summary`, `/monthly-comparison`, `/historical-data`) are a feature:
+//! `crate::api::coordinator`.
 //!
 //! Two sources, each on its own lane with its own read-only DB handle ([`db`]):
 //! - `inverter` ([`inverter`]): the newest reading, from `system_state` or a state file;
@@ -9,15 +9,13 @@
 //!   daily and monthly summaries ([`summary`]) and the 24-hour history ([`energy`]).
 //!
 //! Timestamps are converted by [`time`]. Parsing and arithmetic are pure functions tested
-//! without I/O; [`render`] turns the typed data into bodies and [`handlers`] pick them.
+//! without I/O.
 
 pub mod db;
 pub mod decisions;
 pub mod energy;
 pub mod figures;
-pub mod handlers;
 pub mod inverter;
-pub mod render;
 pub mod source;
 pub mod summary;
 pub mod time;

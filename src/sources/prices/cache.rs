@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DayPrices, Quarter};
+use super::model::{DayPrices, Quarter};
 use crate::clock;
 
 pub const FILE_NAME: &str = "price_cache.json";

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde_json::Value;
 
-use super::Quarter;
+use super::model::Quarter;
 use crate::clock;
 
 /// A PSE answer that cannot be used: which URL and what was wrong.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+use super::model::Quarter;
 use super::parse::{self, ParseError, RawRow};
-use super::Quarter;
 use crate::refresh::RefreshContext;
 
 /// Largest body accepted per page (a 100-row day is ~30 KB).

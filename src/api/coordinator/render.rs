@@ -7,17 +7,17 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::decisions::StoredDecision;
-use super::energy::{EnergyRow, STEP_S};
+use crate::sources::coordinator_db::decisions::StoredDecision;
+use crate::sources::coordinator_db::energy::{EnergyRow, STEP_S};
 use chrono::Datelike;
 
-use super::figures::round;
-use super::inverter::InverterData;
-use super::source::{CoordinatorData, WINDOWS};
-use super::summary::{self, MonthSummary};
 use crate::clock;
 use crate::refresh::{Renderer, SourceId, SourceStatus};
 use crate::snapshot::{route_key, Body};
+use crate::sources::coordinator_db::figures::round;
+use crate::sources::coordinator_db::inverter::InverterData;
+use crate::sources::coordinator_db::source::{CoordinatorData, WINDOWS};
+use crate::sources::coordinator_db::summary::{self, MonthSummary};
 use crate::sources::store::{Sources, View};
 
 pub const CURRENT_STATE: &str = "/current-state";
@@ -56,7 +56,7 @@ fn kw(w: Option<f64>) -> Option<f64> {
 fn num(v: &Value, path: &str) -> Value {
     match v.pointer(path) {
         Some(n @ Value::Number(_)) => n.clone(),
-        other => super::decisions::number(other)
+        other => crate::sources::coordinator_db::decisions::number(other)
             .map(Value::from)
             .unwrap_or(Value::Null),
     }
@@ -170,7 +170,12 @@ impl Renderer<Sources> for CurrentStateRenderer {
         let body = match (s, view.data.inverter.as_deref()) {
             (Some(s), Some(data)) => Body::json(
                 200,
-                &current_state(data, s, view, crate::sources::current_pricing(view)),
+                &current_state(
+                    data,
+                    s,
+                    view,
+                    crate::api::prices::render::current_pricing(view),
+                ),
             ),
             _ => unavailable(s, "the inverter state"),
         };
@@ -204,7 +209,8 @@ fn decisions_body(
     s: &SourceStatus,
     view: &View,
 ) -> Body {
-    let counts = super::decisions::Counts::of(list.iter().map(|x| &x.facts));
+    let counts =
+        crate::sources::coordinator_db::decisions::Counts::of(list.iter().map(|x| &x.facts));
     let (db, files) = (
         list.iter().any(|x| x.from_db),
         list.iter().any(|x| x.from_file),
@@ -452,7 +458,7 @@ impl Renderer<Sources> for CoordinatorRenderer {
                 &json!({
                     "error": format!(
                         "no summary for that month: months from {}-{:02} to {}-{:02} are served (the first month with coordinator data, at most {} months back)",
-                        fy, fm, current.year, current.month, super::source::MAX_PAST_MONTHS
+                        fy, fm, current.year, current.month, crate::sources::coordinator_db::source::MAX_PAST_MONTHS
                     ),
                     "parameter": "month",
                     "available_from": format!("{fy}-{fm:02}"),

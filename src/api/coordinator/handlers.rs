@@ -8,11 +8,11 @@ use serde_json::json;
 
 use super::render::{CURRENT_STATE, HISTORICAL, METRICS};
 use super::render::{DECISIONS, MISSING, MONTHLY_COMPARISON, MONTHLY_SUMMARY};
-use super::source::WINDOWS;
 use crate::clock;
 use crate::http::query::{BadParam, Query};
 use crate::http::routes::{from_snapshot, serve_key, HttpContext, Reply, RequestInfo, Route};
 use crate::snapshot::{route_key, Snapshot};
+use crate::sources::coordinator_db::source::WINDOWS;
 
 /// The coordinator-data routes.
 pub fn routes() -> Vec<Route> {
