@@ -1,7 +1,7 @@
 //! The coordinator's timestamps: local naive ISO text in Europe/Warsaw, turned into UTC
 //! instants, and UTC windows turned back into text bounds for indexed range queries.
 //!
-//! Rules (documented in the README):
+//! Rules (documented in docs/api.md, "Timestamps"):
 //! - Text with an offset (`Z`, `+01:00`) is converted with that offset.
 //! - Naive text is Warsaw local time. In the October fold (02:00–02:59 happens twice) the
 //!   reading is ambiguous; when the row has a UTC `created_at` (written by SQLite at insert)

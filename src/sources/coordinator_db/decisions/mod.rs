@@ -2,7 +2,7 @@
 //! did) merged with the decision files under `out/energy_data/`, deduplicated, categorised
 //! and reduced to the typed [`Facts`] every figure is computed from.
 //!
-//! Rules (README "Decisions"):
+//! Rules (docs/api.md, "GET /decisions"):
 //! - Category, first match wins: selling when `action` or `decision` is `battery_selling`
 //!   or the file name contains `battery_selling_decision`; wait when `action` is `wait`;
 //!   charging when `action` is one of `charge`, `charging`, `start_pv_charging`,
