@@ -40,16 +40,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every metric name starts with this.
 pub const PREFIX: &str = "energy_monitor_";
 
-/// The sources the body is built from.
-const INPUTS: &[SourceId] = &[
-    SourceId::Coordinator,
-    SourceId::Logs,
-    SourceId::Journal,
-    SourceId::Inverter,
-    SourceId::Prices,
-    SourceId::Metrics,
-    SourceId::Host,
-];
+/// The sources the body is built from: all of them.
+const INPUTS: &[SourceId] = &SourceId::ALL;
 
 /// kWh → J.
 const JOULES_PER_KWH: f64 = 3.6e6;
