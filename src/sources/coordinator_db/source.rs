@@ -96,26 +96,16 @@ impl CoordinatorData {
 /// A year and month.
 pub type YearMonth = (i32, u32);
 
-/// What one month build produced: built months and the months left for later, oldest first.
-struct Built {
-    months: Vec<MonthSummary>,
-    pending: Vec<YearMonth>,
-}
-
-/// The month summaries a refresh serves.
-struct Served {
-    months: Arc<Vec<MonthSummary>>,
-    built_at: DateTime<Utc>,
-    pending: Vec<YearMonth>,
-}
-
-/// Built month summaries: when, for which local date, the months, and the data time.
-struct BuiltMonths {
+/// Month summaries as built and served: when and for which local date they were built,
+/// the months (oldest first; the last is the current month), the data time, and the served
+/// months left for later refreshes, oldest first.
+#[derive(Clone)]
+struct MonthCache {
     at: Instant,
     day: NaiveDate,
     months: Arc<Vec<MonthSummary>>,
     built_at: DateTime<Utc>,
-    pending: Vec<(i32, u32)>,
+    pending: Vec<YearMonth>,
 }
 
 struct DayEntry {
@@ -134,7 +124,7 @@ pub struct CoordinatorSource {
     recent_files: FileCache,
     summary_files: FileCache,
     days: BTreeMap<NaiveDate, DayEntry>,
-    months: Option<BuiltMonths>,
+    months: Option<MonthCache>,
     /// True while served months are pending; refreshes then run every second.
     catching_up: bool,
 }
@@ -215,10 +205,11 @@ impl CoordinatorSource {
         let history = db_connected.then(|| energy::history(&rows, now));
         let newest_sample = rows.last().map(|r| r.at);
 
-        let Served {
+        let MonthCache {
             months,
             built_at: months_built_at,
             pending: pending_months,
+            ..
         } = self.months_at(now, &all, &rows, &mut skipped)?;
         self.catching_up = !pending_months.is_empty();
         for s in &skipped {
@@ -248,7 +239,7 @@ impl CoordinatorSource {
         recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
-    ) -> Result<Served, SourceError> {
+    ) -> Result<MonthCache, SourceError> {
         let today = clock::local_date(now);
         if let Some(b) = &self.months {
             if b.day == today && b.at.elapsed() < SUMMARY_TTL && b.pending.is_empty() {
@@ -282,27 +273,15 @@ impl CoordinatorSource {
                     }
                     Arc::new(months)
                 };
-                return Ok(Served {
+                return Ok(MonthCache {
                     months,
-                    built_at: b.built_at,
-                    pending: Vec::new(),
+                    ..b.clone()
                 });
             }
         }
-        let Built { months, pending } = self.build_months(now, recent, rows, skipped)?;
-        let months = Arc::new(months);
-        self.months = Some(BuiltMonths {
-            at: Instant::now(),
-            day: today,
-            months: Arc::clone(&months),
-            built_at: now,
-            pending: pending.clone(),
-        });
-        Ok(Served {
-            months,
-            built_at: now,
-            pending,
-        })
+        let built = self.build_months(now, recent, rows, skipped)?;
+        self.months = Some(built.clone());
+        Ok(built)
     }
 
     /// True when every past day of month `ym` has a valid cache entry.
@@ -345,7 +324,7 @@ impl CoordinatorSource {
         recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
-    ) -> Result<Built, SourceError> {
+    ) -> Result<MonthCache, SourceError> {
         let today = clock::local_date(now);
         let (cy, cm) = summary::month_of(today);
         let snapshots = list_snapshots(&self.out_dir.join("daily_snapshots"));
@@ -405,8 +384,11 @@ impl CoordinatorSource {
         }
         out.reverse();
         pending.reverse();
-        Ok(Built {
-            months: out,
+        Ok(MonthCache {
+            at: Instant::now(),
+            day: today,
+            months: Arc::new(out),
+            built_at: now,
             pending,
         })
     }
