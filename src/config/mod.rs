@@ -18,6 +18,18 @@ use serde::Deserialize;
 
 use crate::sources::host::HostSettings;
 
+mod coordinator_file;
+pub mod defaults;
+mod effective;
+mod prices;
+mod raw;
+
+use coordinator_file::read_coordinator_file;
+pub use coordinator_file::CoordinatorFile;
+use prices::prices_from_raw;
+pub use prices::Prices;
+pub use raw::{RawConfig, RawCoordinator, RawHost, RawLogs, RawPrices, RawWebServer};
+
 /// The default location of our config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/energy-monitor.yaml";
 
@@ -47,84 +59,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-// ---------------------------------------------------------------------------------------
-// Raw file structure
-// ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawConfig {
-    pub web_server: RawWebServer,
-    pub coordinator: RawCoordinator,
-    pub logs: RawLogs,
-    pub prices: RawPrices,
-    pub host: RawHost,
-    pub data_dir: Option<String>,
-    pub log_level: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawWebServer {
-    pub host: Option<String>,
-    pub port: Option<i64>,
-    pub max_connections: Option<i64>,
-    pub header_timeout_seconds: Option<i64>,
-    pub keep_alive_seconds: Option<i64>,
-    pub write_timeout_seconds: Option<i64>,
-    pub allowed_hosts: Option<Vec<String>>,
-    pub background_refresh_interval_seconds: Option<i64>,
-    pub price_refresh_interval_seconds: Option<i64>,
-    pub metrics_refresh_interval_seconds: Option<i64>,
-    pub coordinator_pid_check_interval_seconds: Option<i64>,
-    pub cache_staleness_threshold_seconds: Option<i64>,
-    pub api_timeout_seconds: Option<i64>,
-    pub dashboard_poll_seconds: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawCoordinator {
-    pub root: Option<String>,
-    pub config: Option<String>,
-    pub database: Option<String>,
-    pub logs_dir: Option<String>,
-    pub process_match: Option<String>,
-    pub systemd_unit: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawLogs {
-    pub max_lines: Option<i64>,
-    pub max_followers: Option<i64>,
-    pub max_downloads: Option<i64>,
-    pub max_response_bytes: Option<i64>,
-    pub refresh_seconds: Option<i64>,
-    pub journal_refresh_seconds: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawPrices {
-    pub api_url: Option<String>,
-    pub value_field: Option<String>,
-    pub today_recheck_seconds: Option<i64>,
-    pub tomorrow_poll_seconds: Option<i64>,
-    pub tomorrow_poll_from: Option<String>,
-    /// Same shape as the coordinator's `electricity_tariff` section.
-    pub tariff: Option<serde_yaml::Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawHost {
-    pub refresh_seconds: Option<i64>,
-    pub disk_warn_percent: Option<f64>,
-    pub memory_warn_percent: Option<f64>,
-    pub temperature_warn_celsius: Option<f64>,
-}
 
 // ---------------------------------------------------------------------------------------
 // Validated configuration
@@ -198,77 +132,6 @@ pub struct Logs {
     pub refresh_interval: Duration,
     /// How often `journalctl` is run for the journal views.
     pub journal_interval: Duration,
-}
-
-/// What we take from the coordinator's `master_coordinator_config.yaml`.
-#[derive(Debug, Clone, Default)]
-pub struct CoordinatorFile {
-    /// `price_analysis.api_url`
-    pub price_api_url: Option<String>,
-    /// `data_storage.database_storage.sqlite.path`
-    pub database_path: Option<String>,
-    /// The whole `electricity_tariff` section, parsed by the price source.
-    pub electricity_tariff: Option<serde_yaml::Value>,
-}
-
-/// The price source's settings.
-#[derive(Debug, Clone)]
-pub struct Prices {
-    pub api_url: String,
-    /// Where `api_url` came from: `prices.api_url`, the coordinator's file, or the default.
-    pub api_url_from: &'static str,
-    /// The field holding the price in each row (`csdac_pln`, `rce_pln`).
-    pub value_field: String,
-    pub tariff: crate::sources::prices::tariff::Tariff,
-    /// Where the tariff came from.
-    pub tariff_from: &'static str,
-    /// Why the coordinator's tariff section could not be used, if it could not (shown in
-    /// `/status` `problems`; final prices are then market + SC only).
-    pub tariff_warning: Option<String>,
-    /// The same, as the error `check-config` reports (exit 2): the coordinator's file, the
-    /// key and what was expected.
-    pub tariff_error: Option<ConfigError>,
-    pub today_recheck: Duration,
-    pub tomorrow_poll: Duration,
-    pub tomorrow_poll_from: chrono::NaiveTime,
-}
-
-/// Defaults, in one place; the reference file `config/energy-monitor.yaml` documents them.
-pub mod defaults {
-    pub const HOST: &str = "127.0.0.1";
-    pub const PORT: u16 = 8080;
-    pub const MAX_CONNECTIONS: usize = 256;
-    pub const HEADER_TIMEOUT_S: u64 = 10;
-    pub const KEEP_ALIVE_S: u64 = 5;
-    pub const WRITE_TIMEOUT_S: u64 = 30;
-    pub const INVERTER_INTERVAL_S: u64 = 30;
-    pub const PRICE_INTERVAL_S: u64 = 300;
-    pub const METRICS_INTERVAL_S: u64 = 60;
-    pub const PID_INTERVAL_S: u64 = 60;
-    pub const STALENESS_S: u64 = 300;
-    pub const API_TIMEOUT_S: u64 = 10;
-    pub const DASHBOARD_POLL_S: u64 = 5;
-    pub const ROOT: &str = ".";
-    pub const DATABASE: &str = "data/goodwe_energy.db";
-    pub const LOGS_DIR: &str = "logs";
-    pub const PROCESS_MATCH: &str = "master_coordinator.py";
-    pub const DATA_DIR: &str = "data";
-    pub const LOG_LEVEL: &str = "info";
-    pub const SYSTEMD_UNIT: &str = "goodwe-master-coordinator";
-    pub const LOGS_MAX_LINES: usize = 5000;
-    pub const LOGS_MAX_FOLLOWERS: usize = 8;
-    pub const LOGS_MAX_DOWNLOADS: usize = 4;
-    pub const LOGS_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
-    pub const LOGS_REFRESH_S: u64 = 5;
-    pub const JOURNAL_REFRESH_S: u64 = 30;
-    pub const PRICE_API_URL: &str = "https://api.raporty.pse.pl/api/csdac-pln";
-    pub const TODAY_RECHECK_S: u64 = 4 * 3600;
-    pub const TOMORROW_POLL_S: u64 = 600;
-    pub const TOMORROW_POLL_FROM: &str = "13:30";
-    pub const HOST_REFRESH_S: u64 = 30;
-    pub const DISK_WARN_PERCENT: f64 = 90.0;
-    pub const MEMORY_WARN_PERCENT: f64 = 90.0;
-    pub const TEMPERATURE_WARN_CELSIUS: f64 = 80.0;
 }
 
 impl Config {
@@ -567,64 +430,6 @@ impl Config {
         .min()
         .unwrap_or(Duration::from_secs(30))
     }
-
-    /// The effective configuration, defaults included, as YAML in the file's own key names.
-    pub fn effective_yaml(&self) -> String {
-        let p = |p: &Path| p.display().to_string();
-        let w = &self.web;
-        let c = &self.coordinator;
-        let value = serde_json::json!({
-            "web_server": {
-                "host": w.host.to_string(),
-                "port": w.port,
-                "max_connections": w.max_connections,
-                "header_timeout_seconds": w.header_timeout.as_secs(),
-                "keep_alive_seconds": w.keep_alive.as_secs(),
-                "write_timeout_seconds": w.write_timeout.as_secs(),
-                "allowed_hosts": w.allowed_hosts,
-                "background_refresh_interval_seconds": w.inverter_interval.as_secs(),
-                "price_refresh_interval_seconds": w.price_interval.as_secs(),
-                "metrics_refresh_interval_seconds": w.metrics_interval.as_secs(),
-                "coordinator_pid_check_interval_seconds": w.pid_interval.as_secs(),
-                "cache_staleness_threshold_seconds": w.staleness_threshold.as_secs(),
-                "api_timeout_seconds": w.api_timeout.as_secs(),
-                "dashboard_poll_seconds": w.dashboard_poll.as_secs(),
-            },
-            "coordinator": {
-                "root": p(&c.root),
-                "config": c.config.as_deref().map(p),
-                "database": p(&c.database),
-                "logs_dir": p(&c.logs_dir),
-                "process_match": c.process_match,
-                "systemd_unit": c.systemd_unit,
-            },
-            "logs": {
-                "max_lines": self.logs.max_lines,
-                "max_followers": self.logs.max_followers,
-                "max_downloads": self.logs.max_downloads,
-                "max_response_bytes": self.logs.max_response_bytes,
-                "refresh_seconds": self.logs.refresh_interval.as_secs(),
-                "journal_refresh_seconds": self.logs.journal_interval.as_secs(),
-            },
-            "prices": {
-                "api_url": self.prices.api_url,
-                "value_field": self.prices.value_field,
-                "today_recheck_seconds": self.prices.today_recheck.as_secs(),
-                "tomorrow_poll_seconds": self.prices.tomorrow_poll.as_secs(),
-                "tomorrow_poll_from": self.prices.tomorrow_poll_from.format("%H:%M").to_string(),
-                "tariff": self.prices.tariff.to_config(),
-            },
-            "host": {
-                "refresh_seconds": self.host.refresh_interval.as_secs(),
-                "disk_warn_percent": self.host.disk_warn_percent,
-                "memory_warn_percent": self.host.memory_warn_percent,
-                "temperature_warn_celsius": self.host.temperature_warn_celsius,
-            },
-            "data_dir": p(&self.data_dir),
-            "log_level": self.log_level.to_string().to_lowercase(),
-        });
-        serde_yaml::to_string(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
-    }
 }
 
 /// A systemd unit name we are willing to pass to `journalctl -u` (as one argument, never
@@ -756,146 +561,6 @@ fn seconds(
     }
 }
 
-/// Validates the `prices` section; the coordinator's file supplies the URL and the tariff
-/// unless ours sets them.
-fn prices_from_raw(
-    raw: &RawPrices,
-    coordinator_file: Option<(&CoordinatorFile, &Path)>,
-    err: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<Prices, ConfigError> {
-    use crate::sources::prices::tariff::Tariff;
-    let coordinator = coordinator_file.map(|(f, _)| f);
-    let (api_url, api_url_from) = match (
-        &raw.api_url,
-        coordinator.and_then(|f| f.price_api_url.as_ref()),
-    ) {
-        (Some(ours), _) => (ours.trim().to_string(), "prices.api_url"),
-        (None, Some(theirs)) => (
-            theirs.trim().to_string(),
-            "coordinator price_analysis.api_url",
-        ),
-        (None, None) => (defaults::PRICE_API_URL.to_string(), "default"),
-    };
-    let key = if api_url_from == "prices.api_url" {
-        "prices.api_url"
-    } else {
-        "coordinator.config"
-    };
-    let scheme_ok = api_url.starts_with("http://") || api_url.starts_with("https://");
-    if !scheme_ok || api_url.contains(char::is_whitespace) || api_url.contains('#') {
-        return Err(err(
-            key,
-            format!(
-                "{api_url:?} is not an http(s) URL; use e.g. {} (or .../api/rce-pln)",
-                defaults::PRICE_API_URL
-            ),
-        ));
-    }
-    let entity = crate::sources::prices::model::entity_of(&api_url);
-    let value_field = match &raw.value_field {
-        Some(v) if !v.trim().is_empty() => v.trim().to_string(),
-        Some(_) => {
-            return Err(err(
-                "prices.value_field",
-                "is empty; use the row field holding the price, e.g. csdac_pln or rce_pln".into(),
-            ))
-        }
-        None => entity.replace('-', "_"),
-    };
-    if value_field.is_empty()
-        || !value_field
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Err(err(
-            "prices.value_field",
-            format!(
-                "{value_field:?} is not a field name; set prices.value_field to e.g. csdac_pln or rce_pln"
-            ),
-        ));
-    }
-    let secs = |key: &str, v: Option<i64>, default: u64| {
-        seconds(&format!("prices.{key}"), v, default, err)
-    };
-    let from_text = raw
-        .tomorrow_poll_from
-        .clone()
-        .unwrap_or_else(|| defaults::TOMORROW_POLL_FROM.into());
-    let tomorrow_poll_from =
-        chrono::NaiveTime::parse_from_str(from_text.trim(), "%H:%M").map_err(|_| {
-            err(
-                "prices.tomorrow_poll_from",
-                format!("{from_text:?} is not a time; use HH:MM in Europe/Warsaw, e.g. 13:30"),
-            )
-        })?;
-    let theirs = coordinator.and_then(|f| f.electricity_tariff.as_ref());
-    let mut tariff_error = None;
-    let (tariff, tariff_from, tariff_warning) = match (&raw.tariff, theirs) {
-        (Some(ours), _) => (
-            Tariff::from_yaml(ours, true).map_err(|e| {
-                let key = if e.key.is_empty() {
-                    "prices.tariff".to_string()
-                } else {
-                    format!("prices.tariff.{}", e.key)
-                };
-                err(&key, e.message)
-            })?,
-            "prices.tariff",
-            None,
-        ),
-        (None, Some(section)) => match Tariff::from_yaml(section, false) {
-            Ok(t) => (t, "coordinator electricity_tariff", None),
-            Err(e) => {
-                tariff_error = coordinator_file.map(|(_, path)| ConfigError {
-                    file: path.to_path_buf(),
-                    key: format!("electricity_tariff.{}", e.key),
-                    message: format!(
-                        "{}; fix the coordinator's tariff table or set prices.tariff in our file",
-                        e.message
-                    ),
-                });
-                let sc = section
-                    .get("sc_component_pln_kwh")
-                    .and_then(serde_yaml::Value::as_f64)
-                    .unwrap_or(crate::sources::prices::tariff::DEFAULT_SC_COMPONENT);
-                (
-                    Tariff::market_plus_sc(sc),
-                    "coordinator electricity_tariff (unusable: market + SC only)",
-                    Some(format!(
-                        "the coordinator's electricity_tariff.{e}; final prices are market + SC only (set prices.tariff to override)"
-                    )),
-                )
-            }
-        },
-        (None, None) => (
-            Tariff::builtin(crate::sources::prices::tariff::DEFAULT_TARIFF)
-                .expect("the default tariff is built in"),
-            "default",
-            None,
-        ),
-    };
-    Ok(Prices {
-        api_url,
-        api_url_from,
-        value_field,
-        tariff,
-        tariff_from,
-        tariff_warning,
-        tariff_error,
-        today_recheck: secs(
-            "today_recheck_seconds",
-            raw.today_recheck_seconds,
-            defaults::TODAY_RECHECK_S,
-        )?,
-        tomorrow_poll: secs(
-            "tomorrow_poll_seconds",
-            raw.tomorrow_poll_seconds,
-            defaults::TOMORROW_POLL_S,
-        )?,
-        tomorrow_poll_from,
-    })
-}
-
 /// The absolute form of `p`, with `.` and `..` resolved lexically (as the shell's `cd -L`).
 fn absolute(p: &Path) -> PathBuf {
     use std::path::Component;
@@ -952,47 +617,6 @@ fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
         key,
         message: format!("{message}{hint}"),
     }
-}
-
-/// Reads the sections we understand from the coordinator's YAML; everything else there is
-/// ignored.
-fn read_coordinator_file(path: &Path) -> Result<CoordinatorFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read {} ({e}); fix the path or remove the key",
-            path.display()
-        )
-    })?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
-        format!(
-            "{} is not valid YAML ({e}); fix the file or remove the key",
-            path.display()
-        )
-    })?;
-    let get = |keys: &[&str]| -> Option<serde_yaml::Value> {
-        let mut v = &doc;
-        for k in keys {
-            v = v.get(*k)?;
-        }
-        Some(v.clone())
-    };
-    let string_at = |keys: &[&str]| -> Result<Option<String>, String> {
-        match get(keys) {
-            None | Some(serde_yaml::Value::Null) => Ok(None),
-            Some(serde_yaml::Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(format!(
-                "{}: {} should be a string, found {:?}; fix the coordinator's file or remove the key",
-                path.display(),
-                keys.join("."),
-                other
-            )),
-        }
-    };
-    Ok(CoordinatorFile {
-        price_api_url: string_at(&["price_analysis", "api_url"])?,
-        database_path: string_at(&["data_storage", "database_storage", "sqlite", "path"])?,
-        electricity_tariff: get(&["electricity_tariff"]),
-    })
 }
 
 #[cfg(test)]

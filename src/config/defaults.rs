@@ -1,0 +1,36 @@
+//! Defaults, in one place; the reference file `config/energy-monitor.yaml` documents them.
+
+pub const HOST: &str = "127.0.0.1";
+pub const PORT: u16 = 8080;
+pub const MAX_CONNECTIONS: usize = 256;
+pub const HEADER_TIMEOUT_S: u64 = 10;
+pub const KEEP_ALIVE_S: u64 = 5;
+pub const WRITE_TIMEOUT_S: u64 = 30;
+pub const INVERTER_INTERVAL_S: u64 = 30;
+pub const PRICE_INTERVAL_S: u64 = 300;
+pub const METRICS_INTERVAL_S: u64 = 60;
+pub const PID_INTERVAL_S: u64 = 60;
+pub const STALENESS_S: u64 = 300;
+pub const API_TIMEOUT_S: u64 = 10;
+pub const DASHBOARD_POLL_S: u64 = 5;
+pub const ROOT: &str = ".";
+pub const DATABASE: &str = "data/goodwe_energy.db";
+pub const LOGS_DIR: &str = "logs";
+pub const PROCESS_MATCH: &str = "master_coordinator.py";
+pub const DATA_DIR: &str = "data";
+pub const LOG_LEVEL: &str = "info";
+pub const SYSTEMD_UNIT: &str = "goodwe-master-coordinator";
+pub const LOGS_MAX_LINES: usize = 5000;
+pub const LOGS_MAX_FOLLOWERS: usize = 8;
+pub const LOGS_MAX_DOWNLOADS: usize = 4;
+pub const LOGS_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+pub const LOGS_REFRESH_S: u64 = 5;
+pub const JOURNAL_REFRESH_S: u64 = 30;
+pub const PRICE_API_URL: &str = "https://api.raporty.pse.pl/api/csdac-pln";
+pub const TODAY_RECHECK_S: u64 = 4 * 3600;
+pub const TOMORROW_POLL_S: u64 = 600;
+pub const TOMORROW_POLL_FROM: &str = "13:30";
+pub const HOST_REFRESH_S: u64 = 30;
+pub const DISK_WARN_PERCENT: f64 = 90.0;
+pub const MEMORY_WARN_PERCENT: f64 = 90.0;
+pub const TEMPERATURE_WARN_CELSIUS: f64 = 80.0;
