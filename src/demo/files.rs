@@ -309,6 +309,9 @@ pub fn write_state_file(out: &Path, m: &Minute, st: &Stamps) -> Result<PathBuf, 
 // ---------------------------------------------------------------------------------------
 
 const SRC: &str = "/opt/goodwe-dynamic-price-optimiser/src";
+/// The loggers of the coordinator's main loop and of its data collector.
+const MAIN: &str = "__main__";
+const COLLECTOR: &str = "enhanced_data_collector";
 
 /// A log file in the coordinator's format, counting its lines.
 pub struct LogFile {
@@ -447,47 +450,62 @@ impl Logs {
         if m.t < self.master_from {
             return Ok(());
         }
-        let at = m.local;
-        let ms = |n: i64| at + Duration::milliseconds(n);
-        let main = "__main__";
-        let collector = "enhanced_data_collector";
         let mut pending = Pending::default();
         let l = &mut pending;
         if m.restarted {
-            l.line(
-                ms(-2900),
-                main,
-                "INFO",
-                "Initializing GoodWe Master Coordinator...",
-            )?;
-            l.line(
-                ms(-2850),
-                main,
-                "INFO",
-                &format!(
-                    "Loaded configuration from {SRC}/../config/master_coordinator_config.yaml"
-                ),
-            )?;
-            l.line(
-                ms(-2400),
-                "goodwe_fast_charge",
-                "INFO",
-                &format!(
-                    "Connected to inverter {} (serial {})",
-                    rows::INVERTER_MODEL,
-                    rows::INVERTER_SERIAL
-                ),
-            )?;
-            l.line(
-                ms(-2300),
-                main,
-                "INFO",
-                "Master Coordinator initialized; starting coordination loop (interval 60s)",
-            )?;
+            Self::restart(l, m)?;
         }
+        Self::collection(l, m)?;
+        Self::status(l, m)?;
+        self.weather(l, m)?;
+        self.prices(l, m)?;
+        if let Some(d) = &m.decision {
+            Self::decision(l, m, d)?;
+        }
+        self.incidents(l, m)?;
+        pending.write_to(&mut self.master)
+    }
+
+    /// The start-up lines of a coordinator that has just restarted.
+    fn restart(l: &mut Pending, m: &Minute) -> Result<(), DemoError> {
+        let ms = |n: i64| m.local + Duration::milliseconds(n);
+        l.line(
+            ms(-2900),
+            MAIN,
+            "INFO",
+            "Initializing GoodWe Master Coordinator...",
+        )?;
+        l.line(
+            ms(-2850),
+            MAIN,
+            "INFO",
+            &format!("Loaded configuration from {SRC}/../config/master_coordinator_config.yaml"),
+        )?;
+        l.line(
+            ms(-2400),
+            "goodwe_fast_charge",
+            "INFO",
+            &format!(
+                "Connected to inverter {} (serial {})",
+                rows::INVERTER_MODEL,
+                rows::INVERTER_SERIAL
+            ),
+        )?;
+        l.line(
+            ms(-2300),
+            MAIN,
+            "INFO",
+            "Master Coordinator initialized; starting coordination loop (interval 60s)",
+        )?;
+        Ok(())
+    }
+
+    /// The data collector's lines: a reading, or what went wrong with it.
+    fn collection(l: &mut Pending, m: &Minute) -> Result<(), DemoError> {
+        let ms = |n: i64| m.local + Duration::milliseconds(n);
         l.line(
             ms(-1500),
-            collector,
+            COLLECTOR,
             "DEBUG",
             "Collecting comprehensive inverter data",
         )?;
@@ -495,7 +513,7 @@ impl Logs {
             Glitch::PartialRead => {
                 l.line(
                     ms(-200),
-                    collector,
+                    COLLECTOR,
                     "ERROR",
                     "Failed to read PV string and meter registers: Timeout",
                 )?;
@@ -511,7 +529,7 @@ impl Logs {
                 ])?;
                 l.line(
                     ms(-150),
-                    collector,
+                    COLLECTOR,
                     "WARNING",
                     "Partial inverter reading: PV strings and phase values reported as Unknown",
                 )?;
@@ -519,7 +537,7 @@ impl Logs {
             Glitch::Temperature => {
                 l.line(
                     ms(-200),
-                    collector,
+                    COLLECTOR,
                     "WARNING",
                     "Battery temperature sensor returned no value; reporting Unknown",
                 )?;
@@ -527,7 +545,7 @@ impl Logs {
             Glitch::None => {
                 l.line(
                     ms(-100),
-                    collector,
+                    COLLECTOR,
                     "DEBUG",
                     &format!(
                         "Data collected successfully: SOC {:.0}%, PV {} W, grid {} W, house {} W",
@@ -536,10 +554,16 @@ impl Logs {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// The status line, every five minutes.
+    fn status(l: &mut Pending, m: &Minute) -> Result<(), DemoError> {
+        let ms = |n: i64| m.local + Duration::milliseconds(n);
         if m.t.minute().is_multiple_of(5) {
             l.line(
                 ms(300),
-                main,
+                MAIN,
                 "INFO",
                 &format!(
                     "Status - State: {}, Battery: {:.0}%, PV: {:.2} kW, Grid: {:.2} kW, House: {:.2} kW, Tariff: {}",
@@ -552,6 +576,12 @@ impl Logs {
                 ),
             )?;
         }
+        Ok(())
+    }
+
+    /// The weather update (or its timeout), every hour.
+    fn weather(&mut self, l: &mut Pending, m: &Minute) -> Result<(), DemoError> {
+        let ms = |n: i64| m.local + Duration::milliseconds(n);
         if m.local.minute() == 0 {
             if self.rng.chance(0.08) {
                 l.line(
@@ -573,6 +603,12 @@ impl Logs {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// Tomorrow's prices: not published at 13:00, fetched once from 13:30.
+    fn prices(&mut self, l: &mut Pending, m: &Minute) -> Result<(), DemoError> {
+        let ms = |n: i64| m.local + Duration::milliseconds(n);
         if m.local.hour() == 13 && m.local.minute() == 0 {
             l.line(
                 ms(820),
@@ -593,63 +629,73 @@ impl Logs {
                 &format!("Fetched {n} CSDAC price points for {tomorrow}"),
             )?;
         }
-        if let Some(d) = &m.decision {
-            l.line(
-                ms(500),
-                "automated_price_charging",
-                "INFO",
-                &format!(
-                    "Current price: {:.4} PLN/kWh ({}), cheapest today: {:.4} PLN/kWh at {:02}:00",
-                    d.current_price,
-                    d.zone.as_str(),
-                    d.cheapest_price,
-                    d.cheapest_hour
-                ),
-            )?;
-            l.line(
-                ms(650),
-                main,
-                "INFO",
-                &format!("Decision made: {} - {}", d.action.as_str(), d.reason),
-            )?;
-            match (&d.action, &d.sell) {
-                (Action::Charge, _) => {
-                    l.line(
-                        ms(700),
-                        main,
-                        "INFO",
-                        &format!(
-                            "Executing decision: start grid charging {:.2} kWh to target SOC {}%",
-                            d.energy_kwh, d.target_soc
-                        ),
-                    )?;
-                }
-                (Action::Sell, Some(s)) => {
-                    l.line(
-                        ms(700),
-                        "battery_selling_engine",
-                        "INFO",
-                        &format!(
-                            "Executing decision: start selling {} W for {:.2} h",
-                            s.power_w, s.duration_h
-                        ),
-                    )?;
-                    if let Some(err) = s.error {
-                        l.line(
-                            ms(5700),
-                            "battery_selling_engine",
-                            "ERROR",
-                            &format!("Battery selling failed: {err}"),
-                        )?;
-                    }
-                }
-                _ => {}
+        Ok(())
+    }
+
+    /// A decision: the prices it saw, the decision, and its execution.
+    fn decision(l: &mut Pending, m: &Minute, d: &Decision) -> Result<(), DemoError> {
+        let ms = |n: i64| m.local + Duration::milliseconds(n);
+        l.line(
+            ms(500),
+            "automated_price_charging",
+            "INFO",
+            &format!(
+                "Current price: {:.4} PLN/kWh ({}), cheapest today: {:.4} PLN/kWh at {:02}:00",
+                d.current_price,
+                d.zone.as_str(),
+                d.cheapest_price,
+                d.cheapest_hour
+            ),
+        )?;
+        l.line(
+            ms(650),
+            MAIN,
+            "INFO",
+            &format!("Decision made: {} - {}", d.action.as_str(), d.reason),
+        )?;
+        match (&d.action, &d.sell) {
+            (Action::Charge, _) => {
+                l.line(
+                    ms(700),
+                    MAIN,
+                    "INFO",
+                    &format!(
+                        "Executing decision: start grid charging {:.2} kWh to target SOC {}%",
+                        d.energy_kwh, d.target_soc
+                    ),
+                )?;
             }
+            (Action::Sell, Some(s)) => {
+                l.line(
+                    ms(700),
+                    "battery_selling_engine",
+                    "INFO",
+                    &format!(
+                        "Executing decision: start selling {} W for {:.2} h",
+                        s.power_w, s.duration_h
+                    ),
+                )?;
+                if let Some(err) = s.error {
+                    l.line(
+                        ms(5700),
+                        "battery_selling_engine",
+                        "ERROR",
+                        &format!("Battery selling failed: {err}"),
+                    )?;
+                }
+            }
+            _ => {}
         }
+        Ok(())
+    }
+
+    /// The rare incidents: a locked database with its traceback, a lost inverter.
+    fn incidents(&self, l: &mut Pending, m: &Minute) -> Result<(), DemoError> {
+        let ms = |n: i64| m.local + Duration::milliseconds(n);
         if m.t == self.traceback_at {
             l.line(
                 ms(900),
-                main,
+                MAIN,
                 "ERROR",
                 "Failed to save system state to database: database is locked",
             )?;
@@ -663,12 +709,12 @@ impl Logs {
                 "    await conn.execute(query, values)",
                 "sqlite3.OperationalError: database is locked",
             ])?;
-            l.line(ms(1200), main, "INFO", "System state saved on retry")?;
+            l.line(ms(1200), MAIN, "INFO", "System state saved on retry")?;
         }
         if m.t == self.critical_at {
             l.line(
                 ms(950),
-                main,
+                MAIN,
                 "CRITICAL",
                 "Inverter communication lost for 3 consecutive cycles; entering safe mode",
             )?;
@@ -682,7 +728,7 @@ impl Logs {
                 ),
             )?;
         }
-        pending.write_to(&mut self.master)
+        Ok(())
     }
 
     fn fast_charge(&mut self, m: &Minute) -> Result<(), DemoError> {
