@@ -1,0 +1,422 @@
+//! The refresh side: sources, their lanes, the next-due scheduler and the renderers.
+//!
+//! Vocabulary:
+//! - A **source** ([`Source`]) reads one kind of outside data (a process table, a SQLite DB,
+//!   the PSE API, log files) and turns it into typed data. It never touches the snapshot.
+//! - Each source runs on its own **lane**: a thread that owns the source and with it the
+//!   source's handles (its DB connection, HTTP agent or sysinfo state). A lane runs the source
+//!   only when the scheduler tells it to, so a source blocked on a slow call delays nobody else.
+//! - The **scheduler** (the refresh thread) keeps each source's [`SourceStatus`], decides
+//!   what is due, receives results, and is the only writer of the [`SnapshotCell`](crate::snapshot::SnapshotCell) (`refresh::scheduler`). Shutdown
+//!   is the first arm of its `select_biased!`, so it never waits out a sleep.
+//! - A **renderer** ([`Renderer`]) turns the typed data of some sources into pre-serialized
+//!   bodies. It runs on the refresh thread and only when its inputs changed.
+//! - The **store** ([`Store`]) holds each source's latest data, typed: one slot per
+//!   [`SourceId`], defined where the data types are (the sources). Renderers read it through
+//!   a [`StoreView`]; a wrong source or type is a compile error, not a silent "unavailable".
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::snapshot::{Body, Shared};
+
+mod scheduler;
+
+pub use scheduler::{spawn, RefreshHandle, TICK};
+
+/// Why a refresh failed. The message is shown to the owner in `/status`, so it names the
+/// input (file, URL, table) and what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError(pub String);
+
+impl SourceError {
+    pub fn new(message: impl std::fmt::Display) -> SourceError {
+        SourceError(message.to_string())
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// The closed set of sources; `name()` is how each appears under `sources` in `/status`,
+/// in logs and in metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceId {
+    Coordinator,
+    Logs,
+    Journal,
+    Inverter,
+    Prices,
+    Metrics,
+    Host,
+}
+
+impl SourceId {
+    /// Every source, in the order `/status` and the metrics list them.
+    pub const ALL: [SourceId; 7] = [
+        SourceId::Coordinator,
+        SourceId::Logs,
+        SourceId::Journal,
+        SourceId::Inverter,
+        SourceId::Prices,
+        SourceId::Metrics,
+        SourceId::Host,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            SourceId::Coordinator => "coordinator",
+            SourceId::Logs => "logs",
+            SourceId::Journal => "journal",
+            SourceId::Inverter => "inverter",
+            SourceId::Prices => "prices",
+            SourceId::Metrics => "metrics",
+            SourceId::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The sources' latest data, one typed slot per source. `Data` is one refresh's data tagged
+/// with its source (an enum with a variant per source).
+pub trait Store: Default + Send + 'static {
+    type Data: Send + 'static;
+    /// The source `data` belongs to.
+    fn source_of(data: &Self::Data) -> SourceId;
+    /// Replaces that source's data with `data`.
+    fn put(&mut self, data: Self::Data);
+}
+
+/// The typed result of one successful refresh.
+#[derive(Clone)]
+pub struct Refreshed<D> {
+    /// The source's data, tagged with its source; the scheduler puts it in its slot.
+    pub data: D,
+    /// When the data was observed at its origin (a reading's timestamp, a fetch time).
+    /// Freshness is measured from it; `None` means "at the time of the refresh".
+    pub observed_at: Option<DateTime<Utc>>,
+    /// Where the data came from this time, e.g. `network` or `disk_cache`.
+    pub origin: Option<&'static str>,
+}
+
+impl<D> Refreshed<D> {
+    pub fn new(data: impl Into<D>) -> Refreshed<D> {
+        Refreshed {
+            data: data.into(),
+            observed_at: None,
+            origin: None,
+        }
+    }
+
+    pub fn observed_at(mut self, t: DateTime<Utc>) -> Refreshed<D> {
+        self.observed_at = Some(t);
+        self
+    }
+
+    pub fn origin(mut self, origin: &'static str) -> Refreshed<D> {
+        self.origin = Some(origin);
+        self
+    }
+}
+
+pub type SourceResult<D> = Result<Refreshed<D>, SourceError>;
+
+/// What a running refresh may ask of its surroundings.
+#[derive(Clone, Default)]
+pub struct RefreshContext {
+    stop: Arc<AtomicBool>,
+}
+
+impl RefreshContext {
+    /// True once shutdown has begun; long refreshes (paging, scans) should return early.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// One kind of outside data, refreshed on its own schedule.
+///
+/// `refresh` runs on the source's own lane thread. It must bound every blocking call
+/// (timeouts on network and DB calls), keep no lock of ours, and return typed data.
+pub trait Source<D>: Send + 'static {
+    /// Which source this is (`sources.<name>` in `/status`, and in logs).
+    fn id(&self) -> SourceId;
+    /// The configured interval between refreshes.
+    fn interval(&self) -> Duration;
+    /// Data older than this is `stale`; older than twice this, `expired`.
+    fn stale_after(&self) -> Duration {
+        self.interval() * 2
+    }
+    /// Delay before the next run, given how the last one went. Sources with their own
+    /// calendar (prices) or back-off override this.
+    fn next_delay(&self, succeeded: bool, consecutive_failures: u32) -> Duration {
+        if succeeded {
+            self.interval()
+        } else {
+            backoff(self.interval(), consecutive_failures)
+        }
+    }
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<D>;
+    /// Problems that do not stop the source (a tariff that cannot be used, a cache that
+    /// cannot be written, a reading served from a fallback), as they stand after the last
+    /// refresh, successful or not; `/status` lists them under `problems`.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// How current a source's data is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Freshness {
+    Fresh,
+    Stale,
+    Expired,
+    Unavailable,
+}
+
+impl Freshness {
+    /// `fresh` up to `stale_after`, `stale` up to twice that, then `expired`.
+    pub fn of(age: Option<Duration>, stale_after: Duration) -> Freshness {
+        match age {
+            None => Freshness::Unavailable,
+            Some(a) if a <= stale_after => Freshness::Fresh,
+            Some(a) if a <= stale_after * 2 => Freshness::Stale,
+            Some(_) => Freshness::Expired,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Expired => "expired",
+            Freshness::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// What the scheduler publishes about one source: its state and schedule. The data itself
+/// is in the [`Store`].
+#[derive(Clone)]
+pub struct SourceStatus {
+    pub id: SourceId,
+    pub interval: Duration,
+    pub stale_after: Duration,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Failed refreshes since the last success: the one failure count (each run request
+    /// carries it to the lane, which hands it to [`Source::next_delay`]).
+    pub consecutive_failures: u32,
+    pub observed_at: Option<DateTime<Utc>>,
+    pub origin: Option<&'static str>,
+    /// The source's warnings after its last refresh ([`Source::warnings`]).
+    pub warnings: Vec<String>,
+    /// When the next run is due; `None` while a run is in flight.
+    pub next_due: Option<Instant>,
+    pub in_flight_since: Option<Instant>,
+    pub last_duration: Option<Duration>,
+    /// Bumped on every success; renderers re-run when it changes.
+    pub version: u64,
+    /// True once the source returned data (kept through later failures).
+    pub has_data: bool,
+}
+
+impl SourceStatus {
+    /// A status with no data yet, due at once (the scheduler's start state; tests build
+    /// views from it).
+    pub fn new(id: SourceId, interval: Duration, stale_after: Duration) -> SourceStatus {
+        SourceStatus {
+            id,
+            interval,
+            stale_after,
+            last_success: None,
+            last_attempt: None,
+            last_error: None,
+            last_error_at: None,
+            consecutive_failures: 0,
+            observed_at: None,
+            origin: None,
+            warnings: Vec::new(),
+            next_due: Some(Instant::now()),
+            in_flight_since: None,
+            last_duration: None,
+            version: 0,
+            has_data: false,
+        }
+    }
+
+    /// The source's name, as in `/status`.
+    pub fn name(&self) -> &'static str {
+        self.id.name()
+    }
+
+    /// Age of the data: from its observation time, else from the last success.
+    pub fn age(&self, now: DateTime<Utc>) -> Option<Duration> {
+        let t = self
+            .has_data
+            .then_some(self.observed_at.or(self.last_success))
+            .flatten()?;
+        Some((now - t).to_std().unwrap_or(Duration::ZERO))
+    }
+
+    pub fn freshness(&self, now: DateTime<Utc>) -> Freshness {
+        Freshness::of(self.age(now), self.stale_after)
+    }
+}
+
+/// What a renderer sees: every source's status, the typed store, and the time of the build.
+pub struct StoreView<'a, S> {
+    pub sources: &'a [SourceStatus],
+    /// The sources' data, one typed slot each.
+    pub data: &'a S,
+    pub now: DateTime<Utc>,
+    pub now_instant: Instant,
+}
+
+impl<'a, S> StoreView<'a, S> {
+    /// The status of source `id`, if it runs.
+    pub fn get(&self, id: SourceId) -> Option<&'a SourceStatus> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// Seconds until the source's next run (0 when overdue or in flight).
+    pub fn next_refresh_in(&self, s: &SourceStatus) -> Option<u64> {
+        s.next_due
+            .map(|d| d.saturating_duration_since(self.now_instant).as_secs())
+    }
+}
+
+/// Builds response bodies from source data. Runs on the refresh thread.
+pub trait Renderer<S>: Send {
+    /// The sources this renderer reads; an empty list means "every tick".
+    fn inputs(&self) -> &'static [SourceId];
+    /// A value that changes when time alone should change the output (the current quarter,
+    /// the local date). The default says time does not matter.
+    fn time_key(&self, _view: &StoreView<S>) -> u64 {
+        0
+    }
+    /// The bodies, keyed by route key (see [`crate::snapshot::route_key`]).
+    fn render(&self, view: &StoreView<S>) -> Vec<(String, Body)>;
+    /// Typed data for handlers that filter in memory, published in the same snapshot as
+    /// the bodies (see [`Snapshot::shared`](crate::snapshot::Snapshot::shared)). Most renderers publish none.
+    fn shared(&self, _view: &StoreView<S>) -> Vec<(&'static str, Shared)> {
+        Vec::new()
+    }
+}
+
+/// Builds bodies out of other bodies (e.g. `/api/dashboard` out of `/prices`, `/metrics`,
+/// ...), after every renderer ran. Runs on the refresh thread, only when the ETags of its
+/// inputs (or its time key) changed.
+pub trait Composer<S>: Send {
+    /// The route keys this composer reads (they may depend on the date).
+    fn inputs(&self, view: &StoreView<S>) -> Vec<String>;
+    /// The bodies it builds from `bodies` (every body the renderers produced).
+    fn compose(
+        &self,
+        bodies: &HashMap<String, Arc<Body>>,
+        view: &StoreView<S>,
+    ) -> Vec<(String, Body)>;
+}
+
+/// Proof of life of the refresh thread, readable without a lock.
+#[derive(Debug)]
+pub struct Heartbeat {
+    started: Instant,
+    last_beat_ms: AtomicU64,
+    finished: AtomicBool,
+    /// 503 after this long without a beat.
+    pub allowed_silence: Duration,
+}
+
+impl Heartbeat {
+    pub fn new(allowed_silence: Duration) -> Heartbeat {
+        Heartbeat {
+            started: Instant::now(),
+            last_beat_ms: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
+            allowed_silence,
+        }
+    }
+
+    fn beat(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_beat_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last beat.
+    pub fn silence(&self) -> Duration {
+        let last = Duration::from_millis(self.last_beat_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// True while the refresh thread runs and has beaten recently.
+    pub fn is_alive(&self) -> bool {
+        !self.finished.load(Ordering::Relaxed) && self.silence() <= self.allowed_silence
+    }
+
+    pub fn has_finished(&self) -> bool {
+        self.finished.load(Ordering::Relaxed)
+    }
+}
+
+/// Retry delay after `failures` consecutive failures: a quarter of the interval, doubling,
+/// never more than the interval.
+pub fn backoff(interval: Duration, failures: u32) -> Duration {
+    let base = interval / 4;
+    let factor = 1u32 << failures.saturating_sub(1).min(2);
+    (base * factor)
+        .min(interval)
+        .max(Duration::from_millis(10).min(interval))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_thresholds() {
+        let s = Duration::from_secs(10);
+        assert_eq!(Freshness::of(None, s), Freshness::Unavailable);
+        assert_eq!(
+            Freshness::of(Some(Duration::from_secs(10)), s),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            Freshness::of(Some(Duration::from_secs(11)), s),
+            Freshness::Stale
+        );
+        assert_eq!(
+            Freshness::of(Some(Duration::from_secs(21)), s),
+            Freshness::Expired
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let i = Duration::from_secs(60);
+        assert_eq!(backoff(i, 1), Duration::from_secs(15));
+        assert_eq!(backoff(i, 2), Duration::from_secs(30));
+        assert_eq!(backoff(i, 3), Duration::from_secs(60));
+        assert_eq!(backoff(i, 30), Duration::from_secs(60));
+    }
+}
