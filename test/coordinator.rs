@@ -56,9 +56,11 @@ fn numbers(v: &Value, path: &str, out: &mut Vec<String>) {
 fn without_db_or_files_every_data_route_is_unavailable_and_has_no_numbers() {
     let env = TestEnv::new();
     let d = env.start(FAST, "");
+    // Attempted and finished (a run in flight has `last_attempt` but no outcome yet).
     d.wait_json("/status", Duration::from_secs(10), |v| {
-        v["sources"]["metrics"]["last_attempt"].is_string()
-            && v["sources"]["inverter"]["last_attempt"].is_string()
+        ["metrics", "inverter"].iter().all(|s| {
+            v["sources"][s]["last_attempt"].is_string() && v["sources"][s]["in_flight_s"].is_null()
+        })
     });
     for route in DATA_ROUTES {
         let r = d.get(route);
