@@ -45,7 +45,10 @@ pub struct PriceSource {
     checked: BTreeMap<NaiveDate, DateTime<Utc>>,
     /// After a failure: no new attempt for that date before this instant.
     retry_at: BTreeMap<NaiveDate, DateTime<Utc>>,
-    failures: u32,
+    /// Refreshes in a row with a failed fetch, partial ones included (today served but
+    /// tomorrow failed): the back-off of the next fetch of a date. Not the source's failure
+    /// count, which the scheduler keeps and which counts refreshes that returned no data.
+    fetch_failures: u32,
     tomorrow: (NaiveDate, Tomorrow),
     next_wake: Duration,
     /// The last fetch error per business date (cleared by a successful contact).
@@ -78,7 +81,7 @@ impl PriceSource {
             origin: "network",
             checked: BTreeMap::new(),
             retry_at: BTreeMap::new(),
-            failures: 0,
+            fetch_failures: 0,
             tomorrow: (NaiveDate::MIN, Tomorrow::NotChecked),
             next_wake: schedule.interval,
             schedule,
@@ -235,7 +238,7 @@ impl PriceSource {
                 }
             }
             Err(e) => {
-                let n = self.failures.saturating_add(1);
+                let n = self.fetch_failures.saturating_add(1);
                 self.retry_at
                     .insert(date, now + backoff(self.schedule.interval, n));
                 let message = format!("prices for {date}: {e}");
@@ -387,8 +390,8 @@ impl Source<SourceData> for PriceSource {
         if changed {
             self.save();
         }
-        self.failures = if error.is_some() {
-            self.failures.saturating_add(1)
+        self.fetch_failures = if error.is_some() {
+            self.fetch_failures.saturating_add(1)
         } else {
             0
         };
