@@ -60,6 +60,7 @@ pub struct RawConfig {
     pub host: RawHost,
     pub data_dir: Option<String>,
     pub log_level: Option<String>,
+    pub demo: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +137,10 @@ pub struct Config {
     /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
     pub data_dir: PathBuf,
     pub log_level: log::LevelFilter,
+    /// The coordinator root is synthetic demo data (`energy-monitor demo` writes this):
+    /// prices come from the demo's cache only and say `demo` as their origin, and the
+    /// coordinator process is simulated by the demo instead of searched for.
+    pub demo: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -497,6 +502,7 @@ impl Config {
             host,
             data_dir,
             log_level,
+            demo: raw.demo.unwrap_or(false),
         })
     }
 
@@ -562,6 +568,7 @@ impl Config {
             },
             "data_dir": p(&self.data_dir),
             "log_level": self.log_level.to_string().to_lowercase(),
+            "demo": self.demo,
         });
         serde_yaml::to_string(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }

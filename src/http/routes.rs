@@ -130,7 +130,7 @@ pub fn table() -> Vec<Route> {
         Route {
             path: cdb::render::HISTORICAL,
             prefix: false,
-            handler: from_snapshot,
+            handler: cdb::handlers::historical,
         },
         Route {
             path: crate::sources::prices::ROUTE,

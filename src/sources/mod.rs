@@ -65,12 +65,22 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer>) -> Wiring {
         },
     )
     .with_tariff_warning(p.tariff_warning.clone());
+    if config.demo {
+        prices = prices.demo();
+    }
     let prices_preloaded = prices.preload();
     let sources: Vec<Box<dyn Source>> = vec![
-        Box::new(coordinator::CoordinatorProcess::new(
-            &config.coordinator.process_match,
-            config.web.pid_interval,
-        )),
+        Box::new({
+            let process = coordinator::CoordinatorProcess::new(
+                &config.coordinator.process_match,
+                config.web.pid_interval,
+            );
+            if config.demo {
+                process.demo()
+            } else {
+                process
+            }
+        }),
         Box::new(log_dir::LogDirectory::new(
             config.coordinator.logs_dir.clone(),
             config.logs.refresh_interval,

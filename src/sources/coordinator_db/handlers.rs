@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use serde_json::json;
 
-use super::render::{DECISIONS, MISSING, MONTHLY_COMPARISON, MONTHLY_SUMMARY};
+use super::render::{
+    history_key, DECISIONS, HISTORY_RANGES, MISSING, MONTHLY_COMPARISON, MONTHLY_SUMMARY,
+};
 use super::source::WINDOWS;
 use crate::clock;
 use crate::http::query::{BadParam, Query};
@@ -18,6 +20,14 @@ pub fn decisions(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Repl
     let allowed = WINDOWS.map(|(r, _)| r);
     match req.query.one_of("time_range", &allowed, "24h") {
         Ok(range) => serve_key(snap, &route_key(DECISIONS, &[("time_range", range)])),
+        Err(e) => Reply::Owned(e.body()),
+    }
+}
+
+/// `GET /historical-data?range=24h|7d` (default 24h).
+pub fn historical(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
+    match req.query.one_of("range", &HISTORY_RANGES, "24h") {
+        Ok(range) => serve_key(snap, &history_key(range)),
         Err(e) => Reply::Owned(e.body()),
     }
 }
