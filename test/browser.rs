@@ -242,7 +242,10 @@ fn dashboard_on_demo_data_matches_the_api() {
     assert_eq!(rows, decisions.min(50));
     let pager = b.eval("return document.getElementById('decision-page').textContent");
     assert!(
-        pager.as_str().unwrap().ends_with(&format!(" of {decisions}")),
+        pager
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(" of {decisions}")),
         "{pager}"
     );
     let cost = f64_of(&b.eval("return document.getElementById('month-cost').dataset.value"));
@@ -567,10 +570,16 @@ fn now_view_tells_the_story_on_demo_data() {
         ("now-grid", &cs["grid"]["current_power_w"]),
         ("now-house", &cs["house_consumption"]["current_power_w"]),
         ("today-pv", &cs["photovoltaic"]["daily_generation_kwh"]),
-        ("today-house", &cs["house_consumption"]["daily_consumption_kwh"]),
+        (
+            "today-house",
+            &cs["house_consumption"]["daily_consumption_kwh"],
+        ),
         ("today-import", &cs["grid"]["daily_import_kwh"]),
         ("today-export", &cs["grid"]["daily_export_kwh"]),
-        ("now-price", &api["prices"]["current"]["final_price_pln_kwh"]),
+        (
+            "now-price",
+            &api["prices"]["current"]["final_price_pln_kwh"],
+        ),
         (
             "now-window",
             &api["prices"]["windows"]["ahead"]["cheapest"]["2h"]["average_final_pln_kwh"],
@@ -594,8 +603,14 @@ fn now_view_tells_the_story_on_demo_data() {
     assert!(pv > 0.0, "a June morning has sun: {pv}");
     let expected = [
         ("pv", dir(pv, "in", "none")),
-        ("battery", dir(f64_of(&cs["battery"]["power_w"]), "in", "out")),
-        ("grid", dir(f64_of(&cs["grid"]["current_power_w"]), "out", "in")),
+        (
+            "battery",
+            dir(f64_of(&cs["battery"]["power_w"]), "in", "out"),
+        ),
+        (
+            "grid",
+            dir(f64_of(&cs["grid"]["current_power_w"]), "out", "in"),
+        ),
         (
             "house",
             dir(
@@ -613,7 +628,11 @@ fn now_view_tells_the_story_on_demo_data() {
         let line = b.eval(&format!(
             "return document.querySelector('#flow-hub line[data-flow={node}]').getAttribute('class')"
         ));
-        let want_class = if want == "none" { "idle" } else { want.as_str() };
+        let want_class = if want == "none" {
+            "idle"
+        } else {
+            want.as_str()
+        };
         assert_eq!(line, want_class, "hub line of {node}");
     }
     let reason = b.eval("return document.getElementById('now-decision-reason').textContent");
@@ -622,15 +641,16 @@ fn now_view_tells_the_story_on_demo_data() {
 
     // The demo banner, on every tab.
     for tab in TABS {
-        b.eval(&format!("document.getElementById('tab-{tab}').click(); return 1"));
+        b.eval(&format!(
+            "document.getElementById('tab-{tab}').click(); return 1"
+        ));
         let h = b.eval("const e = document.getElementById('demo-banner'); return e.hidden ? 0 : e.getBoundingClientRect().height");
         assert!(f64_of(&h) > 10.0, "no demo banner on {tab}");
-        assert!(
-            b.eval("return document.getElementById('demo-banner').textContent")
-                .as_str()
-                .unwrap()
-                .starts_with("Demo data (synthetic)")
-        );
+        assert!(b
+            .eval("return document.getElementById('demo-banner').textContent")
+            .as_str()
+            .unwrap()
+            .starts_with("Demo data (synthetic)"));
     }
 
     // History: the 7-day view of hourly means.
@@ -683,7 +703,10 @@ fn now_view_tells_the_story_on_demo_data() {
     }
     let overflow = b
         .eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth");
-    assert!(overflow.as_i64().unwrap() <= 0, "wider than the phone by {overflow} px");
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "wider than the phone by {overflow} px"
+    );
     screenshot_tabs(&b, "390x844-dark");
     set_theme(&b, "light");
     screenshot_tabs(&b, "390x844-light");
@@ -730,7 +753,11 @@ fn savings_chart_has_a_bar_per_day_and_gaps_for_missing_days() {
     let bars = b.eval(
         "return [...document.querySelectorAll('#savings-chart rect.bar-cost')].map(r => r.dataset.day)",
     );
-    assert_eq!(bars, serde_json::json!(with_cost), "one cost bar per day with data");
+    assert_eq!(
+        bars,
+        serde_json::json!(with_cost),
+        "one cost bar per day with data"
+    );
     let gaps = b.eval(
         "return [...document.querySelectorAll('#savings-chart [data-gap]')].map(r => r.dataset.gap)",
     );
@@ -739,13 +766,19 @@ fn savings_chart_has_a_bar_per_day_and_gaps_for_missing_days() {
         .filter(|date| !days.iter().any(|x| x["date"] == date.as_str()))
         .collect();
     assert_eq!(expected_gaps.len(), 9, "{expected_gaps:?}");
-    assert_eq!(gaps, serde_json::json!(expected_gaps), "gaps for the days without data");
+    assert_eq!(
+        gaps,
+        serde_json::json!(expected_gaps),
+        "gaps for the days without data"
+    );
     assert_eq!(
         b.eval("return document.getElementById('savings-chart').dataset.days"),
         "31"
     );
     // Like for like, both periods named; the previous month separately.
-    let head = b.eval("return [...document.querySelectorAll('#comparison-table th')].map(t => t.textContent)");
+    let head = b.eval(
+        "return [...document.querySelectorAll('#comparison-table th')].map(t => t.textContent)",
+    );
     assert_eq!(head[1], "1–20 Oct 2026");
     assert_eq!(head[2], "1–20 Sep 2026");
     let title = b.eval("return document.getElementById('previous-title').textContent");
@@ -811,9 +844,13 @@ fn thirty_day_decisions_update_in_under_50_ms() {
         assert!(rows.as_u64().unwrap() <= 50, "{rows} rows in the DOM");
     }
     let max_ms = f64_of(&b.eval("return Number(document.documentElement.dataset.decisionsMaxMs)"));
-    let last_ms = f64_of(&b.eval("return Number(document.documentElement.dataset.decisionsRenderMs)"));
+    let last_ms =
+        f64_of(&b.eval("return Number(document.documentElement.dataset.decisionsRenderMs)"));
     eprintln!("30-day decisions ({total}): slowest update {max_ms:.2} ms, last {last_ms:.2} ms");
-    assert!(max_ms < 50.0, "an update of the 30-day view took {max_ms} ms");
+    assert!(
+        max_ms < 50.0,
+        "an update of the 30-day view took {max_ms} ms"
+    );
     b.screenshot(&screenshot_dir().join("decisions-30d-1280x900.png"));
     assert_eq!(
         b.eval("return document.documentElement.dataset.jsErrors"),
@@ -841,7 +878,9 @@ fn demo_origin_and_the_week_of_history() {
         "{}",
         status["problems"]
     );
-    let prices = d.wait_json("/prices", Duration::from_secs(20), |v| v["origin"].is_string());
+    let prices = d.wait_json("/prices", Duration::from_secs(20), |v| {
+        v["origin"].is_string()
+    });
     assert_eq!(prices["origin"], "demo");
     assert_eq!(status["sources"]["prices"]["origin"], "demo");
     let week = d.wait_json("/historical-data?range=7d", Duration::from_secs(20), |v| {
@@ -851,7 +890,11 @@ fn demo_origin_and_the_week_of_history() {
     assert_eq!(week["step_s"], 3600);
     assert_eq!(week["soc_data"].as_array().unwrap().len(), 168);
     assert_eq!(week["instants"].as_array().unwrap().len(), 168);
-    assert!(week["data_points"].as_u64().unwrap() >= 160, "{}", week["data_points"]);
+    assert!(
+        week["data_points"].as_u64().unwrap() >= 160,
+        "{}",
+        week["data_points"]
+    );
     let day = d.get("/historical-data?range=24h");
     let day: serde_json::Value = serde_json::from_slice(&day.body).unwrap();
     assert_eq!(day["range"], "24h");
@@ -861,7 +904,9 @@ fn demo_origin_and_the_week_of_history() {
     let v: serde_json::Value = serde_json::from_slice(&bad.body).unwrap();
     assert_eq!(v["parameter"], "range");
     assert_eq!(v["allowed"], serde_json::json!(["24h", "7d"]));
-    let dash = d.wait_json("/api/dashboard", Duration::from_secs(20), |v| v["status"].is_object());
+    let dash = d.wait_json("/api/dashboard", Duration::from_secs(20), |v| {
+        v["status"].is_object()
+    });
     assert_eq!(dash["demo"], true);
     assert_eq!(
         dash["log_selectors"],

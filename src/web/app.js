@@ -222,6 +222,12 @@ function yTicks(min, max, count) {
   return out;
 }
 function yAxis(chart, y, ticks, left, right, digits, unit) {
+  // Enough decimals to tell the ticks apart (2.5 is never shown as 3).
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  for (let d = digits; d <= 3; d++) {
+    digits = d;
+    if (Math.abs(Number(step.toFixed(d)) - step) < 1e-9) break;
+  }
   for (const t of ticks) {
     chart.append(svg('line', { class: t === 0 ? 'zero' : 'axis', x1: left, x2: right, y1: y(t), y2: y(t) }));
     chart.append(svg('text', { x: left - 4, y: y(t) + 4, 'text-anchor': 'end', class: 'tick' }, t.toFixed(digits)));
