@@ -201,26 +201,8 @@ fn dashboard_on_demo_data_matches_the_api() {
     });
 
     let b = Browser::start(1280, 800);
-    let mut matched = None;
-    for _attempt in 0..5 {
-        b.goto(&d.url("/"));
-        b.wait_for(
-            "return document.documentElement.dataset.firstRenderMs",
-            Duration::from_secs(15),
-        );
-        let page_etag = b.eval("return document.documentElement.dataset.etag");
-        let api = d.get("/api/dashboard");
-        if api.header("ETag") == page_etag.as_str() {
-            matched = Some(serde_json::from_slice::<serde_json::Value>(&api.body).unwrap());
-            break;
-        }
-        // The data changed between the page's fetch and ours; load again.
-    }
-    let api = matched.expect("the page and the test never saw the same dashboard document");
-    assert_eq!(
-        b.eval("return document.documentElement.dataset.jsErrors"),
-        "0"
-    );
+    let api = load_matching(&b, &d, "/");
+    assert_no_js_errors(&b);
 
     let soc = f64_of(&b.eval("return document.getElementById('now-soc').dataset.value"));
     assert_eq!(soc, f64_of(&api["current_state"]["battery"]["soc_percent"]));
@@ -438,8 +420,17 @@ fn dst_day_draws_100_bars() {
     b.screenshot(&screenshot_dir().join("prices-dst-2026-10-25.png"));
 }
 
-/// Waits until the page shows the document the test holds (same ETag), loading again when
-/// the data changed in between; returns that document.
+fn assert_no_js_errors(b: &Browser) {
+    assert_eq!(
+        b.eval("return document.documentElement.dataset.jsErrors"),
+        "0",
+        "{}",
+        b.eval("return document.documentElement.dataset.jsErrorText")
+    );
+}
+
+/// Loads `path` until the page shows the document the test then fetches (same ETag: the
+/// data may change in between); returns that document.
 fn load_matching(b: &Browser, d: &Daemon, path: &str) -> serde_json::Value {
     for _attempt in 0..8 {
         b.goto(&d.url(path));
@@ -710,12 +701,7 @@ fn now_view_tells_the_story_on_demo_data() {
     screenshot_tabs(&b, "390x844-dark");
     set_theme(&b, "light");
     screenshot_tabs(&b, "390x844-light");
-    assert_eq!(
-        b.eval("return document.documentElement.dataset.jsErrors"),
-        "0",
-        "{}",
-        b.eval("return document.documentElement.dataset.jsErrorText")
-    );
+    assert_no_js_errors(&b);
     eprintln!(
         "first complete render {first_render_ms} ms after navigation (loads: {renders:?} ms; the render itself {render_js_ms} ms); axis text {desktop_ratio:.2} (1920 px) and {phone_ratio:.2} (390 px) × the body font"
     );
@@ -787,10 +773,7 @@ fn savings_chart_has_a_bar_per_day_and_gaps_for_missing_days() {
         "{title}"
     );
     b.screenshot(&screenshot_dir().join("savings-gaps-1280x900.png"));
-    assert_eq!(
-        b.eval("return document.documentElement.dataset.jsErrors"),
-        "0"
-    );
+    assert_no_js_errors(&b);
 }
 
 /// The 30-day decisions view (2,880 decisions) shows one page and re-renders in under
@@ -852,10 +835,7 @@ fn thirty_day_decisions_update_in_under_50_ms() {
         "an update of the 30-day view took {max_ms} ms"
     );
     b.screenshot(&screenshot_dir().join("decisions-30d-1280x900.png"));
-    assert_eq!(
-        b.eval("return document.documentElement.dataset.jsErrors"),
-        "0"
-    );
+    assert_no_js_errors(&b);
 }
 
 /// The demo says so: `/status` and `/prices` give `demo` as their origin, the coordinator

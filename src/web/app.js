@@ -282,6 +282,9 @@ function renderHeader() {
       : problems.length + ' problem' + (problems.length > 1 ? 's' : '');
   chip.title = problems.length ? problems.join('\n')
     : 'Show the state of every source' + (expected.length ? ' (' + expected.length + ' expected absence' + (expected.length > 1 ? 's' : '') + ')' : '');
+  // Prices carry no freshness of their own: their source's state greys the Prices panel.
+  const ps = sources.prices;
+  $('prices-stale').textContent = ps ? staleNote('panel-prices', 'The price data', ps.state === 'unavailable' ? null : ps.state, ps.last_success) : '';
   const demo = page.data && page.data.demo === true;
   $('demo-banner').hidden = !demo;
   document.documentElement.dataset.demo = String(demo);
@@ -886,7 +889,9 @@ function renderMachine(h) {
     for (const id of ['host-load', 'host-swap', 'host-temp-note', 'host-self']) $(id).textContent = '';
     return;
   }
-  $('host-note').textContent = (h.warnings || []).concat(h.filesystem_errors || []).join(' · ');
+  const hs = part('status').sources.host;
+  const stale = hs ? staleNote('panel-host', 'The host reading', hs.state, hs.observed_at || hs.last_success) : '';
+  $('host-note').textContent = [stale].concat(h.warnings || [], h.filesystem_errors || []).filter((x) => x).join(' · ');
   const t = h.thresholds || {};
   setText('host-machine-cpu', isNum(h.cpu_percent) ? h.cpu_percent.toFixed(1) + ' %' : '–', h.cpu_percent);
   const l = h.load_average;
