@@ -131,7 +131,7 @@ function fmtAge(seconds) {
   return Math.round(s / 86400) + ' d ago';
 }
 function fmtDuration(seconds) {
-  if (!isNum(seconds)) return '–';
+  if (!isNum(seconds) || seconds < 0) return '–';
   const s = Math.floor(seconds);
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
   if (d > 0) return d + 'd ' + h + 'h';
@@ -462,6 +462,8 @@ function cheapStarts(prices) {
 function renderPrices() {
   const prices = part('prices');
   const chart = $('price-chart');
+  // No empty chart frames: a chart without data is hidden and its note says why.
+  $('price-wrap').hidden = !prices;
   if (!prices) {
     clear(chart);
     $('prices-note').textContent = missingNote('Prices', 'prices');
@@ -500,16 +502,16 @@ function renderPrices() {
     const y0 = y(Math.max(v, 0)), y1 = y(Math.min(v, 0));
     const start = parseTime(r.q.start_utc);
     const cls = 'bar' + (r.day === 'tomorrow' ? ' tomorrow' : '') + (v < 0 ? ' neg' : '') + (cheap.has(start) ? ' cheap' : '');
-    const rect = svg('rect', { class: cls, x: (x + 0.15 * bw).toFixed(2), y: y0.toFixed(1), width: Math.max(bw * 0.7, 0.8).toFixed(2), height: Math.max(y1 - y0, 0.5).toFixed(1), 'data-value': v });
-    rect.append(svg('title', {}, priceText(r)));
-    chart.append(rect);
+    // The values of a bar are shown in the readout above the chart on hover or tap.
+    chart.append(svg('rect', { class: cls, x: (x + 0.15 * bw).toFixed(2), y: y0.toFixed(1), width: Math.max(bw * 0.7, 0.8).toFixed(2), height: Math.max(y1 - y0, 0.5).toFixed(1), 'data-value': v }));
     if (nowStart !== null && start === nowStart) {
       chart.append(svg('rect', { class: 'now-marker', x: x.toFixed(2), y: top, width: Math.max(bw, 2).toFixed(2), height: H - top - bottom, 'data-now': '1' }));
     }
-    const hour = Number(hourFmt.format(start));
-    const minute = (start / 60000) % 60;
-    if (minute === 0 && hour % (every / 4) === 0 && x + 40 < right) {
-      chart.append(svg('text', { x: x.toFixed(1), y: H - 6, class: 'tick' }, r.day === 'tomorrow' && hour === 0 ? 'tomorrow' : fmtTime(r.q.start_utc)));
+    if ((start / 60000) % 60 !== 0 || x + 40 >= right) return;
+    const label = fmtTime(r.q.start_utc);
+    const hour = Number(label.slice(0, 2));
+    if (hour % (every / 4) === 0) {
+      chart.append(svg('text', { x: x.toFixed(1), y: H - 6, class: 'tick' }, r.day === 'tomorrow' && hour === 0 ? 'tomorrow' : label));
     }
   });
   setHover(chart, 'price-readout', left, right, rows.length, (i) => priceText(rows[i]));
@@ -640,6 +642,7 @@ function renderSavings() {
   const kpis = $('month-kpis');
   clear(kpis);
   const notes = [];
+  $('savings-wrap').hidden = !month;
   if (!month) {
     notes.push(missingNote('Month summary', 'month'));
     clear($('savings-chart'));
@@ -797,6 +800,8 @@ function drawLines(chart, readout, h, series, yMin, yMax, unit, digits, text) {
 }
 function renderHistory() {
   const h = page.historyRange === '7d' ? page.history7d : part('history');
+  $('soc-wrap').hidden = !h;
+  $('power-wrap').hidden = !h;
   if (!h) {
     $('history-note').textContent = page.historyRange === '7d' ? 'Loading the last 7 days…' : missingNote('History', 'history');
     clear($('soc-chart'));
@@ -842,10 +847,11 @@ async function refreshHistory7d() {
 function renderHost() {
   const status = part('status');
   const c = status ? status.coordinator : null;
-  setText('host-cpu', c && isNum(c.cpu_percent) ? c.cpu_percent.toFixed(1) + ' %' : (c && c.running ? 'measuring…' : '–'), c && c.cpu_percent);
+  const sim = c && c.simulated;
+  setText('host-cpu', c && isNum(c.cpu_percent) ? c.cpu_percent.toFixed(1) + ' %' : sim ? 'simulated' : (c && c.running ? 'measuring…' : '–'), c && c.cpu_percent);
   setText('host-rss', c && isNum(c.rss_bytes) ? (c.rss_bytes / 1048576).toFixed(1) + ' MB' : '–', c && c.rss_bytes);
   setText('host-coord-uptime', c && c.started_at ? fmtDuration(ageOf(c.started_at)) : (c && c.running === false ? 'not running' : '–'));
-  $('host-pid').textContent = c && c.pid ? 'pid ' + c.pid : '';
+  $('host-pid').textContent = c && c.pid ? 'pid ' + c.pid : sim ? 'no process: the demo simulates the coordinator' : '';
   setText('host-uptime', status ? fmtDuration(ageOf(status.started_at)) : '–');
   $('host-version').textContent = status ? 'version ' + status.version : '';
   renderMachine(status ? status.host : null);
