@@ -644,6 +644,36 @@ fn now_view_tells_the_story_on_demo_data() {
             .starts_with("Demo data (synthetic)"));
     }
 
+    // The status chip opens the detail; the simulated coordinator is an expected absence.
+    let problems = api["status"]["problems"].as_array().unwrap().len();
+    assert_eq!(
+        b.eval("return Number(document.getElementById('status-chip').dataset.problems)"),
+        problems
+    );
+    b.eval("document.getElementById('status-chip').click(); return 1");
+    assert_eq!(
+        b.eval("return document.getElementById('status-detail').hidden"),
+        false
+    );
+    let expected = b.eval("return document.getElementById('expected-list').textContent");
+    assert!(
+        expected
+            .as_str()
+            .unwrap()
+            .contains("simulates the coordinator"),
+        "{expected}"
+    );
+    b.eval("document.getElementById('status-chip').click(); return 1");
+
+    // Hover (or tap) on the price chart shows the quarter's values.
+    b.eval("document.getElementById('tab-prices').click(); return 1");
+    let readout = b.eval(
+        "const c = document.getElementById('price-chart'); const r = c.getBoundingClientRect();
+         c.dispatchEvent(new PointerEvent('pointermove', {clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true}));
+         return document.getElementById('price-readout').textContent",
+    );
+    assert!(readout.as_str().unwrap().contains("PLN/kWh"), "{readout}");
+
     // History: the 7-day view of hourly means.
     b.eval("document.getElementById('tab-history').click(); document.querySelector('[data-history=\"7d\"]').click(); return 1");
     b.wait_for(
