@@ -1,15 +1,13 @@
-//! HTTP load loop for `bench/http.sh`: N client threads hammer one URL for a while and the
-//! tool prints requests per second and latency percentiles as a table row.
+//! HTTP load loop for `bench/http.sh`: N client threads, one connection each, send one URL
+//! for a while; the tool prints one line: requests per second, p50, p99 and max latency in
+//! ms, and the count of errors (anything but a 200).
 //!
 //! Usage:
-//!   http_load <addr> <path> <connections> <seconds> close|keepalive [label]
-//!   http_load --reference-server <addr> <body-file> [--no-nodelay]
+//!   http_load <addr> <path> <connections> <seconds> close|keepalive
 //!
-//! `close`: one TCP connection per request (what energy-monitor's `Connection: close`
-//! costs). `keepalive`: requests on persistent connections. `--reference-server` runs a
-//! plain tiny_http server answering every request with the given bytes and keep-alive
-//! (with TCP_NODELAY set on its listener unless `--no-nodelay`), as a reference point for
-//! the cost of closing connections and for the delayed-ACK stall without TCP_NODELAY.
+//! `keepalive`: requests one after another on persistent connections. `close`: each request
+//! says `Connection: close`, is read to the end of its body, and the next one opens a new
+//! connection (what a client without keep-alive costs).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -56,7 +54,11 @@ fn client(
     let mut latencies_us = Vec::with_capacity(100_000);
     let mut errors = 0u64;
     let mut buf = Vec::with_capacity(65536);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n");
+    let request = if keepalive {
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    } else {
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    };
     let mut conn: Option<TcpStream> = None;
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
@@ -90,45 +92,10 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-fn reference_server(addr: &str, body_file: &str, nodelay: bool) {
-    let body = std::fs::read(body_file).expect("body file");
-    let server = if nodelay {
-        let listener = energy_monitor::http::bind(addr.parse().expect("addr")).expect("bind");
-        tiny_http::Server::from_listener(listener, None).expect("server")
-    } else {
-        tiny_http::Server::http(addr).expect("bind")
-    };
-    let server = Arc::new(server);
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let server = Arc::clone(&server);
-        let body = body.clone();
-        workers.push(std::thread::spawn(move || {
-            for rq in server.incoming_requests() {
-                let header =
-                    tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-                let _ =
-                    rq.respond(tiny_http::Response::from_data(body.clone()).with_header(header));
-            }
-        }));
-    }
-    for w in workers {
-        let _ = w.join();
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--reference-server") {
-        reference_server(
-            &args[2],
-            &args[3],
-            args.get(4).map(String::as_str) != Some("--no-nodelay"),
-        );
-        return;
-    }
-    if args.len() < 6 {
-        eprintln!("usage: http_load <addr> <path> <connections> <seconds> close|keepalive [label]");
+    if args.len() < 6 || !["close", "keepalive"].contains(&args[5].as_str()) {
+        eprintln!("usage: http_load <addr> <path> <connections> <seconds> close|keepalive");
         std::process::exit(2);
     }
     let addr: SocketAddr = args[1].parse().expect("addr");
@@ -136,10 +103,6 @@ fn main() {
     let connections: usize = args[3].parse().expect("connections");
     let seconds: f64 = args[4].parse().expect("seconds");
     let keepalive = args[5] == "keepalive";
-    let label = args
-        .get(6)
-        .cloned()
-        .unwrap_or_else(|| format!("{path} {}", args[5]));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let handles: Vec<_> = (0..connections)
@@ -160,7 +123,7 @@ fn main() {
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
     println!(
-        "| {label} | {connections} | {:.0} | {:.3} | {:.3} | {:.3} | {errors} |",
+        "{:.0} {:.3} {:.3} {:.3} {errors}",
         all.len() as f64 / elapsed,
         percentile(&all, 0.50),
         percentile(&all, 0.99),

@@ -68,7 +68,11 @@ pub struct RawConfig {
 pub struct RawWebServer {
     pub host: Option<String>,
     pub port: Option<i64>,
-    pub workers: Option<i64>,
+    pub max_connections: Option<i64>,
+    pub header_timeout_seconds: Option<i64>,
+    pub keep_alive_seconds: Option<i64>,
+    pub write_timeout_seconds: Option<i64>,
+    pub allowed_hosts: Option<Vec<String>>,
     pub background_refresh_interval_seconds: Option<i64>,
     pub price_refresh_interval_seconds: Option<i64>,
     pub metrics_refresh_interval_seconds: Option<i64>,
@@ -95,6 +99,7 @@ pub struct RawLogs {
     pub max_lines: Option<i64>,
     pub max_followers: Option<i64>,
     pub max_downloads: Option<i64>,
+    pub max_response_bytes: Option<i64>,
     pub refresh_seconds: Option<i64>,
     pub journal_refresh_seconds: Option<i64>,
 }
@@ -147,7 +152,16 @@ pub struct Config {
 pub struct WebServer {
     pub host: IpAddr,
     pub port: u16,
-    pub workers: usize,
+    /// Open connections at most (each has a thread); one more gets a 503.
+    pub max_connections: usize,
+    /// The whole request head must arrive within this time of its first byte.
+    pub header_timeout: Duration,
+    /// An idle connection is closed after this long.
+    pub keep_alive: Duration,
+    /// The whole response must be taken within this time.
+    pub write_timeout: Duration,
+    /// `Host` names accepted besides the loopback ones (lower case, without port).
+    pub allowed_hosts: Vec<String>,
     /// Inverter state refresh interval.
     pub inverter_interval: Duration,
     pub price_interval: Duration,
@@ -181,6 +195,8 @@ pub struct Logs {
     pub max_followers: usize,
     /// Concurrent `/logs/download/<name>` streams; one more gets a 503.
     pub max_downloads: usize,
+    /// The largest `/logs` answer; older lines are left out (and `truncated` says so).
+    pub max_response_bytes: usize,
     /// How often the log directory is listed and the files' ends are re-read.
     pub refresh_interval: Duration,
     /// How often `journalctl` is run for the journal views.
@@ -236,7 +252,10 @@ pub struct Prices {
 pub mod defaults {
     pub const HOST: &str = "127.0.0.1";
     pub const PORT: u16 = 8080;
-    pub const WORKERS: usize = 4;
+    pub const MAX_CONNECTIONS: usize = 256;
+    pub const HEADER_TIMEOUT_S: u64 = 10;
+    pub const KEEP_ALIVE_S: u64 = 5;
+    pub const WRITE_TIMEOUT_S: u64 = 30;
     pub const INVERTER_INTERVAL_S: u64 = 30;
     pub const PRICE_INTERVAL_S: u64 = 300;
     pub const METRICS_INTERVAL_S: u64 = 60;
@@ -254,6 +273,7 @@ pub mod defaults {
     pub const LOGS_MAX_LINES: usize = 5000;
     pub const LOGS_MAX_FOLLOWERS: usize = 8;
     pub const LOGS_MAX_DOWNLOADS: usize = 4;
+    pub const LOGS_MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
     pub const LOGS_REFRESH_S: u64 = 5;
     pub const JOURNAL_REFRESH_S: u64 = 30;
     pub const PRICE_API_URL: &str = "https://api.raporty.pse.pl/api/csdac-pln";
@@ -343,23 +363,68 @@ impl Config {
                 ))
             }
         };
-        let workers = match w.workers {
-            None => defaults::WORKERS,
-            Some(n) if (1..=64).contains(&n) => n as usize,
+        let max_connections = match w.max_connections {
+            None => defaults::MAX_CONNECTIONS,
+            Some(n) if (1..=4096).contains(&n) => n as usize,
             Some(n) => {
                 return Err(err(
-                    "web_server.workers",
-                    format!("{n} is out of range; use 1 to 64 worker threads"),
+                    "web_server.max_connections",
+                    format!(
+                        "{n} is out of range; use 1 to 4096 open connections (each needs a \
+                         thread and two file descriptors; see LimitNOFILE and TasksMax in the unit)"
+                    ),
                 ))
             }
         };
         let secs = |key: &str, v: Option<i64>, default: u64| {
             seconds(&format!("web_server.{key}"), v, default, &err)
         };
+        let short_secs = |key: &str, v: Option<i64>, default: u64| match v {
+            Some(s) if !(1..=300).contains(&s) => Err(err(
+                &format!("web_server.{key}"),
+                format!("{s} is not allowed; use a whole number of seconds from 1 to 300"),
+            )),
+            _ => secs(key, v, default),
+        };
+        let mut allowed_hosts = Vec::new();
+        for h in w.allowed_hosts.iter().flatten() {
+            let name = h.trim().to_ascii_lowercase();
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+            if !valid {
+                return Err(err(
+                    "web_server.allowed_hosts",
+                    format!(
+                        "{h:?} is not a host name; list names as a browser would send them, \
+                         without scheme or port, e.g. [energy.home.arpa]"
+                    ),
+                ));
+            }
+            allowed_hosts.push(name);
+        }
         let web = WebServer {
             host,
             port,
-            workers,
+            max_connections,
+            header_timeout: short_secs(
+                "header_timeout_seconds",
+                w.header_timeout_seconds,
+                defaults::HEADER_TIMEOUT_S,
+            )?,
+            keep_alive: short_secs(
+                "keep_alive_seconds",
+                w.keep_alive_seconds,
+                defaults::KEEP_ALIVE_S,
+            )?,
+            write_timeout: short_secs(
+                "write_timeout_seconds",
+                w.write_timeout_seconds,
+                defaults::WRITE_TIMEOUT_S,
+            )?,
+            allowed_hosts,
             inverter_interval: secs(
                 "background_refresh_interval_seconds",
                 w.background_refresh_interval_seconds,
@@ -528,7 +593,11 @@ impl Config {
             "web_server": {
                 "host": w.host.to_string(),
                 "port": w.port,
-                "workers": w.workers,
+                "max_connections": w.max_connections,
+                "header_timeout_seconds": w.header_timeout.as_secs(),
+                "keep_alive_seconds": w.keep_alive.as_secs(),
+                "write_timeout_seconds": w.write_timeout.as_secs(),
+                "allowed_hosts": w.allowed_hosts,
                 "background_refresh_interval_seconds": w.inverter_interval.as_secs(),
                 "price_refresh_interval_seconds": w.price_interval.as_secs(),
                 "metrics_refresh_interval_seconds": w.metrics_interval.as_secs(),
@@ -549,6 +618,7 @@ impl Config {
                 "max_lines": self.logs.max_lines,
                 "max_followers": self.logs.max_followers,
                 "max_downloads": self.logs.max_downloads,
+                "max_response_bytes": self.logs.max_response_bytes,
                 "refresh_seconds": self.logs.refresh_interval.as_secs(),
                 "journal_refresh_seconds": self.logs.journal_interval.as_secs(),
             },
@@ -619,6 +689,16 @@ fn logs_section(
             defaults::LOGS_MAX_DOWNLOADS,
             64,
         )?,
+        max_response_bytes: match raw.max_response_bytes {
+            None => defaults::LOGS_MAX_RESPONSE_BYTES,
+            Some(n) if (65_536..=67_108_864).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(err(
+                    "logs.max_response_bytes",
+                    format!("{n} is out of range; use 65536 (64 KiB) to 67108864 (64 MiB)"),
+                ))
+            }
+        },
         refresh_interval: secs(
             "refresh_seconds",
             raw.refresh_seconds,
@@ -946,7 +1026,8 @@ mod tests {
         let c = parse_in(dir.path(), "").unwrap();
         assert_eq!(c.web.port, 8080);
         assert_eq!(c.web.host.to_string(), "127.0.0.1");
-        assert_eq!(c.web.workers, 4);
+        assert_eq!(c.web.max_connections, 256);
+        assert_eq!(c.web.keep_alive, Duration::from_secs(5));
         assert_eq!(c.web.inverter_interval, Duration::from_secs(30));
         assert_eq!(c.coordinator.root, absolute(dir.path()));
         assert_eq!(
@@ -1023,6 +1104,38 @@ mod tests {
                 "host.temperature_warn_celsius",
             ),
             ("host:\n  disk_warn: 5\n", "host.disk_warn"),
+            (
+                "web_server:\n  max_connections: 0\n",
+                "web_server.max_connections",
+            ),
+            (
+                "web_server:\n  max_connections: 4097\n",
+                "web_server.max_connections",
+            ),
+            (
+                "web_server:\n  keep_alive_seconds: 301\n",
+                "web_server.keep_alive_seconds",
+            ),
+            (
+                "web_server:\n  header_timeout_seconds: 0\n",
+                "web_server.header_timeout_seconds",
+            ),
+            (
+                "web_server:\n  write_timeout_seconds: -1\n",
+                "web_server.write_timeout_seconds",
+            ),
+            (
+                "web_server:\n  allowed_hosts: ['http://x/']\n",
+                "web_server.allowed_hosts",
+            ),
+            (
+                "web_server:\n  allowed_hosts: ['a b']\n",
+                "web_server.allowed_hosts",
+            ),
+            (
+                "logs:\n  max_response_bytes: 100\n",
+                "logs.max_response_bytes",
+            ),
         ];
         for (text, key) in cases {
             let e = parse_in(dir.path(), text).unwrap_err();

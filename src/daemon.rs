@@ -1,10 +1,11 @@
 //! The daemon's life: start every thread, wait for a signal or a fatal event, shut down.
 //!
 //! Order at start: logger, signal handlers (before any other thread), listener, refresh
-//! thread (first snapshot published before it returns), HTTP workers, `READY=1`, self-check.
-//! Order at stop: HTTP answers what is in flight (drained until quiet, bounded), then the
-//! refresh thread is stopped; both are joined with deadlines; the exit code is 0 after a signal, 1 after a fatal
-//! event. A second SIGTERM/SIGINT exits at once.
+//! thread (first snapshot published before it returns), HTTP acceptor, `READY=1`, self-check.
+//! Order at stop: HTTP stops accepting, answers what was received and closes idle
+//! connections (bounded), then the refresh thread is stopped; both with deadlines; the exit
+//! code is 0 after a signal, 1 after a fatal event. A second SIGTERM/SIGINT exits at once.
+//! SIGHUP does not stop the daemon: it asks the refresh thread to refresh every source now.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Sender};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::config::Config;
 use crate::http::{self, routes};
@@ -26,14 +27,16 @@ use crate::{cli, logging, sources, systemd};
 pub enum Event {
     /// SIGTERM or SIGINT (first one).
     Shutdown(&'static str),
+    /// SIGHUP: refresh every source now.
+    RefreshNow,
     /// Something the daemon cannot continue without (accept loop died, self-check failed).
     Fatal(String),
 }
 
-/// How long HTTP workers get to answer what is in flight.
-const HTTP_DRAIN: Duration = Duration::from_millis(700);
+/// How long HTTP connections get to finish the answers in flight.
+const HTTP_DRAIN: Duration = Duration::from_millis(600);
 /// How long the refresh thread gets to stop.
-const REFRESH_STOP: Duration = Duration::from_millis(500);
+const REFRESH_STOP: Duration = Duration::from_millis(300);
 
 fn install_signals(events: Sender<Event>) -> std::io::Result<()> {
     use signal_hook::flag;
@@ -44,13 +47,17 @@ fn install_signals(events: Sender<Event>) -> std::io::Result<()> {
         flag::register_conditional_shutdown(sig, 1, Arc::clone(&armed))?;
         flag::register(sig, Arc::clone(&armed))?;
     }
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
-                let _ = events.send(Event::Shutdown(name));
+                let event = match sig {
+                    SIGHUP => Event::RefreshNow,
+                    SIGTERM => Event::Shutdown("SIGTERM"),
+                    _ => Event::Shutdown("SIGINT"),
+                };
+                let _ = events.send(event);
             }
         })?;
     Ok(())
@@ -125,11 +132,10 @@ pub fn run(config: Config) -> i32 {
     let stopping = Arc::clone(&ctx.stopping);
     let server = match http::start(
         listener,
-        config.web.workers,
+        http::Settings::from_config(&config.web),
         Arc::clone(&cell),
         ctx,
         Arc::new(routes::table()),
-        events_tx.clone(),
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -154,19 +160,25 @@ pub fn run(config: Config) -> i32 {
         log::warn!("cannot start the self-check thread: {e}");
     }
 
-    let code = match events_rx.recv() {
-        Ok(Event::Shutdown(sig)) => {
-            log::info!("{sig} received; shutting down");
-            0
+    let code = loop {
+        match events_rx.recv() {
+            Ok(Event::RefreshNow) => {
+                log::info!("SIGHUP received; refreshing every source now");
+                refresh.refresh_now();
+            }
+            Ok(Event::Shutdown(sig)) => {
+                log::info!("{sig} received; shutting down");
+                break 0;
+            }
+            Ok(Event::Fatal(why)) => {
+                log::error!("fatal: {why}; exiting so that the service manager restarts us");
+                break cli::EXIT_FAILURE;
+            }
+            Err(_) => break cli::EXIT_FAILURE,
         }
-        Ok(Event::Fatal(why)) => {
-            log::error!("fatal: {why}; exiting so that the service manager restarts us");
-            cli::EXIT_FAILURE
-        }
-        Err(_) => cli::EXIT_FAILURE,
     };
     systemd::notify("STOPPING=1");
-    // HTTP first, so that requests sent before the signal are answered from a live cache;
+    // HTTP first, so that requests received before the signal are answered from a live cache;
     // the refresh thread then stops at once (shutdown is the first arm of its select).
     server.stop(HTTP_DRAIN);
     if !refresh.join(REFRESH_STOP) {

@@ -2,7 +2,7 @@
 //! coordinator (solar inverter + battery).
 //!
 //! Data flows one way: sources are read by the refresh side ([`refresh`]), which renders
-//! pre-serialized bodies into an immutable [`snapshot::Snapshot`]; HTTP workers ([`http`])
+//! pre-serialized bodies into an immutable [`snapshot::Snapshot`]; HTTP connection threads ([`http`])
 //! only clone that snapshot and write bytes. See ARCHITECTURE.md for the code map.
 
 pub mod cli;

@@ -20,16 +20,7 @@ impl log::Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        // tiny_http logs every client hiccup at error level; they are not our errors.
-        let target = record.target();
-        let level = if target.starts_with("tiny_http") && record.level() < log::Level::Debug {
-            log::Level::Debug
-        } else {
-            record.level()
-        };
-        if level > log::max_level() {
-            return;
-        }
+        let level = record.level();
         let line = if self.journal {
             let prio = match level {
                 log::Level::Error => 3,

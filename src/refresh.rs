@@ -353,6 +353,7 @@ struct ComposerSlot {
 pub struct RefreshHandle {
     pub heartbeat: Arc<Heartbeat>,
     stop: Sender<()>,
+    now: Sender<()>,
     join: JoinHandle<()>,
 }
 
@@ -360,6 +361,12 @@ impl RefreshHandle {
     /// Asks the refresh thread to stop; returns at once.
     pub fn request_stop(&self) {
         let _ = self.stop.try_send(());
+    }
+
+    /// Asks for every source that is not refreshing right now to be refreshed at once
+    /// (SIGHUP); returns at once.
+    pub fn refresh_now(&self) {
+        let _ = self.now.try_send(());
     }
 
     /// Waits for the refresh thread up to `deadline`; false if it did not finish in time.
@@ -386,6 +393,7 @@ pub fn spawn(
     heartbeat: Arc<Heartbeat>,
 ) -> std::io::Result<RefreshHandle> {
     let (stop_tx, stop_rx) = bounded::<()>(1);
+    let (now_tx, now_rx) = bounded::<()>(1);
     let (result_tx, result_rx) = unbounded::<LaneResult>();
     let ctx = RefreshContext::default();
     let mut statuses = Vec::new();
@@ -436,10 +444,11 @@ pub fn spawn(
     scheduler.publish();
     let join = thread::Builder::new()
         .name("refresh".into())
-        .spawn(move || scheduler.run(stop_rx, result_rx, result_tx))?;
+        .spawn(move || scheduler.run(stop_rx, now_rx, result_rx, result_tx))?;
     Ok(RefreshHandle {
         heartbeat,
         stop: stop_tx,
+        now: now_tx,
         join,
     })
 }
@@ -503,6 +512,7 @@ impl Scheduler {
     fn run(
         &mut self,
         stop: Receiver<()>,
+        refresh_all: Receiver<()>,
         results: Receiver<LaneResult>,
         _keep: Sender<LaneResult>,
     ) {
@@ -522,6 +532,15 @@ impl Scheduler {
                 .fold(next_tick, Instant::min);
             select_biased! {
                 recv(stop) -> _ => break,
+                recv(refresh_all) -> _ => {
+                    let due_now = Instant::now();
+                    for status in &mut self.statuses {
+                        // In flight (None) already refreshes; everything else is due now.
+                        if let Some(due) = status.next_due.as_mut() {
+                            *due = due_now;
+                        }
+                    }
+                }
                 recv(results) -> msg => {
                     if let Ok(r) = msg {
                         self.apply(r);

@@ -1,8 +1,8 @@
-//! The snapshot: everything the HTTP workers may read.
+//! The snapshot: everything request handlers may read.
 //!
 //! A [`Snapshot`] is an immutable set of pre-serialized response [`Body`]s, keyed by a
 //! *route key* (the path plus the canonical query, see [`route_key`]). The refresh thread
-//! builds a new one and swaps it whole into the [`SnapshotCell`]; a worker clones the
+//! builds a new one and swaps it whole into the [`SnapshotCell`]; a connection thread clones the
 //! `Arc` under a read lock that is held for a reference-count increment and nothing else.
 //! There is exactly one writer of the cell: the refresh thread.
 

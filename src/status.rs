@@ -118,7 +118,7 @@ fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
 }
 
 /// How far (whole seconds) the source's observation time lies ahead of our clock, when it
-/// does by more than [`FUTURE_TOLERANCE_S`]: the data's clock or ours is wrong, and its age
+/// does by more than `FUTURE_TOLERANCE_S`: the data's clock or ours is wrong, and its age
 /// (which would read as 0) cannot be trusted.
 pub fn in_future(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     let ahead = (s.observed_at? - now).num_seconds();

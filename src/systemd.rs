@@ -2,9 +2,10 @@
 //!
 //! `READY=1` is sent once the listener is bound. `WATCHDOG=1` is sent only while the
 //! refresh loop makes progress *and* a real loopback request to our own listener has just
-//! succeeded. tiny_http's accept thread can die while the process lives on (it panics when
-//! it cannot spawn a thread); the self-check notices, and after [`MAX_FAILED_CHECKS`]
-//! failed checks in a row the daemon exits non-zero, with or without systemd.
+//! succeeded. If the server stops answering while the process lives on, the self-check
+//! notices, and after [`MAX_FAILED_CHECKS`] failed checks in a row the daemon exits
+//! non-zero, with or without systemd. A `503` with `Retry-After` from a server at its
+//! connection cap counts as an answer: the server is alive, and restarting it would not help.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -68,18 +69,31 @@ pub fn probe_addr(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// One real request to our own `/health`; true on a 200 within `timeout`.
+/// One real request to our own `/health`; true on a 200 (or the at-capacity 503) within
+/// `timeout`.
 pub fn probe(addr: SocketAddr, timeout: Duration) -> bool {
+    probe_outcome(addr, timeout).unwrap_or(false)
+}
+
+/// Like [`probe`], but None when this process could not even open the probe's socket
+/// (out of file descriptors): that says nothing about the listener.
+fn probe_outcome(addr: SocketAddr, timeout: Duration) -> Option<bool> {
+    let mut s = match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => return None,
+        Err(_) => return Some(false),
+    };
     let attempt = || -> std::io::Result<bool> {
-        let mut s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
         s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head)?;
-        Ok(&head == b"HTTP/1.1 200")
+        let mut head = Vec::with_capacity(512);
+        s.take(2048).read_to_end(&mut head)?;
+        let text = String::from_utf8_lossy(&head);
+        Ok(text.starts_with("HTTP/1.1 200")
+            || (text.starts_with("HTTP/1.1 503") && text.contains("\r\nRetry-After: 1\r\n")))
     };
-    attempt().unwrap_or(false)
+    Some(attempt().unwrap_or(false))
 }
 
 /// Starts the self-check thread. It probes every `period`; on success with a live refresh
@@ -100,6 +114,7 @@ pub fn spawn_self_check(
         .name("self-check".into())
         .spawn(move || {
             let mut failures = 0u32;
+            let mut skipped_logged: Option<Instant> = None;
             let mut next = Instant::now() + period;
             loop {
                 while Instant::now() < next {
@@ -110,7 +125,16 @@ pub fn spawn_self_check(
                 }
                 next += period;
                 let refresh_ok = heartbeat.is_alive();
-                let http_ok = probe(target, Duration::from_secs(2));
+                let Some(http_ok) = probe_outcome(target, Duration::from_secs(2)) else {
+                    if skipped_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        skipped_logged = Some(Instant::now());
+                        log::warn!(
+                            "self-check skipped: out of file descriptors for its own socket \
+                             (logged at most once a minute)"
+                        );
+                    }
+                    continue;
+                };
                 if stopping.load(Ordering::Relaxed) {
                     return;
                 }

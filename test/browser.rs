@@ -105,7 +105,7 @@ fn dashboard_answers_304_when_unchanged() {
     assert!(v["unavailable"].is_object());
     let again = raw_request(
         d.addr,
-        &format!("GET /api/dashboard HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n"),
+        &format!("GET /api/dashboard HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: {etag}\r\n\r\n"),
     )
     .unwrap();
     assert_eq!(again.status, 304);
@@ -129,7 +129,7 @@ fn not_modified_bytes(addr: std::net::SocketAddr, etag: &str) -> (u16, usize) {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "GET /api/dashboard HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n"
+        "GET /api/dashboard HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: {etag}\r\n\r\n"
     )
     .unwrap();
     let mut buf = Vec::new();

@@ -31,7 +31,11 @@ fn check_config_prints_the_effective_config() {
     for expected in [
         "port: 9000",
         "host: 127.0.0.1",
-        "workers: 4",
+        "max_connections: 256",
+        "header_timeout_seconds: 10",
+        "keep_alive_seconds: 5",
+        "write_timeout_seconds: 30",
+        "max_response_bytes: 2097152",
         "background_refresh_interval_seconds: 30",
         "price_refresh_interval_seconds: 300",
         "metrics_refresh_interval_seconds: 60",
@@ -96,14 +100,14 @@ fn check_config_errors_name_the_key_and_exit_2() {
 fn daemon_refuses_a_bad_config_with_exit_2() {
     let env = TestEnv::new();
     let path = env.path().join("bad.yaml");
-    std::fs::write(&path, "web_server:\n  workers: 0\n").unwrap();
+    std::fs::write(&path, "web_server:\n  max_connections: 0\n").unwrap();
     let out = Command::new(bin())
         .arg("--config")
         .arg(&path)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("web_server.workers"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("web_server.max_connections"));
     let missing = Command::new(bin())
         .arg("--config")
         .arg(env.path().join("nope.yaml"))

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::util::{raw_request, read_response, KillOnDrop, TestEnv};
@@ -51,14 +50,14 @@ fn health_status_and_routing() {
 
     let post = raw_request(
         d.addr,
-        "POST /status HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+        "POST /status HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
     )
     .unwrap();
     assert_eq!(post.status, 405);
     assert_eq!(post.header("Allow"), Some("GET, HEAD"));
     assert!(serde_json::from_slice::<serde_json::Value>(&post.body).unwrap()["error"].is_string());
 
-    let head = raw_request(d.addr, "HEAD /status HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let head = raw_request(d.addr, "HEAD /status HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert!(
@@ -68,12 +67,13 @@ fn health_status_and_routing() {
             .unwrap()
             > 10
     );
-    assert_eq!(head.header("Connection"), Some("close"));
+    // Connections stay open (HTTP/1.1 keep-alive) unless the client asks otherwise.
+    assert_eq!(head.header("Connection"), Some("keep-alive"));
 
     let etag = d.get("/health").header("ETag").unwrap().to_string();
     let cond = raw_request(
         d.addr,
-        &format!("GET /health HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n"),
+        &format!("GET /health HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: {etag}\r\n\r\n"),
     )
     .unwrap();
     assert!(cond.status == 304 || cond.status == 200, "{}", cond.status);
@@ -83,12 +83,12 @@ fn health_status_and_routing() {
 #[test]
 fn sigterm_answers_requests_in_flight_and_exits_0() {
     let env = TestEnv::new();
-    let mut d = env.start("  workers: 2\n", "");
+    let mut d = env.start("", "");
     let mut streams = Vec::new();
     for _ in 0..24 {
         let mut s = std::net::TcpStream::connect(d.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /status HTTP/1.1\r\nHost: t\r\n\r\n")
+        s.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();
         streams.push(s);
     }
@@ -119,78 +119,6 @@ fn sigint_also_stops_gracefully() {
         .wait_exit(Duration::from_secs(2))
         .expect("did not exit within 2 s");
     assert_eq!(status.code(), Some(0));
-}
-
-/// One keep-alive client gets 200 sequential responses in well under a second (no
-/// Nagle/delayed-ACK stall: TCP_NODELAY is set; the server closes after each response and
-/// the client reconnects, as a keep-alive client must on `Connection: close`).
-#[test]
-fn a_keep_alive_client_gets_200_sequential_responses_fast() {
-    let env = TestEnv::new();
-    let d = env.start("", "");
-    let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
-    let url = d.url("/status");
-    let start = Instant::now();
-    for _ in 0..200 {
-        let mut r = agent.get(&url).call().unwrap();
-        assert_eq!(r.status(), 200);
-        r.body_mut().read_to_vec().unwrap();
-    }
-    let took = start.elapsed();
-    assert!(
-        took < Duration::from_millis(1000),
-        "200 requests took {took:?}"
-    );
-    eprintln!("200 sequential requests: {took:?}");
-}
-
-/// After 7 s idle, with 3 idle keep-alive connections held open by another client, 16 new
-/// connections opened at once each get their response within 1 s.
-#[test]
-fn no_client_is_left_hanging_after_idle_keep_alive_connections() {
-    let env = TestEnv::new();
-    let d = env.start("  workers: 4\n", "");
-    // Three keep-alive connections: one request each, then held open without closing.
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut s = std::net::TcpStream::connect(d.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n\r\n")
-            .unwrap();
-        assert_eq!(read_response(&mut s, false).unwrap().status, 200);
-        held.push(s);
-    }
-    std::thread::sleep(Duration::from_secs(7));
-    let barrier = Arc::new(Barrier::new(16));
-    let addr = d.addr;
-    let handles: Vec<_> = (0..16)
-        .map(|_| {
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                let start = Instant::now();
-                let mut s = std::net::TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-                s.write_all(b"GET /status HTTP/1.1\r\nHost: t\r\n\r\n")
-                    .unwrap();
-                let r = read_response(&mut s, false);
-                (r.map(|r| r.status).ok(), start.elapsed())
-            })
-        })
-        .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    for (i, (status, took)) in results.iter().enumerate() {
-        assert_eq!(
-            *status,
-            Some(200),
-            "connection {i} got no response within 1 s ({took:?})"
-        );
-        assert!(
-            *took < Duration::from_secs(1),
-            "connection {i} took {took:?}"
-        );
-    }
-    drop(held);
 }
 
 /// A real child process whose command line runs `master_coordinator.py` is found (and
@@ -256,13 +184,14 @@ fn coordinator_detection_with_a_real_process() {
     );
 }
 
-/// When accepting connections fails for good (here: out of file descriptors), the daemon
-/// exits non-zero instead of lingering, so that systemd restarts it.
+/// Out of file descriptors (a 40-descriptor limit and 60 connections held open), the
+/// daemon neither exits nor stops accepting: the connections beyond what fits are answered
+/// or closed, a line is logged (once a minute), and when the clients go away it serves again.
 #[test]
-fn a_dead_accept_loop_ends_the_process() {
+fn running_out_of_file_descriptors_is_survived() {
     let env = TestEnv::new();
     let mut d = env.start_wrapped(
-        "",
+        "  keep_alive_seconds: 2\n",
         "",
         &[("WATCHDOG_USEC", "1000000")],
         &["sh", "-c", "ulimit -n 40 && exec \"$@\"", "sh"],
@@ -274,16 +203,33 @@ fn a_dead_accept_loop_ends_the_process() {
             Err(_) => break,
         }
     }
-    let result = d.wait_exit(Duration::from_secs(10));
+    // Longer than three failed self-checks would take (one every 0.5 s here).
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "exited:\n{}",
+        d.log()
+    );
     drop(held);
-    let (status, _) =
-        result.unwrap_or_else(|| panic!("still running after its accept loop died:\n{}", d.log()));
-    assert_ne!(status.code(), Some(0), "{}", d.log());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match raw_request(d.addr, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n") {
+            Ok(r) if r.status == 200 => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "not serving again: {other:?}\n{}",
+                d.log()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Whether accept() or the connection's own setup ran out first depends on timing.
     let log = d.log();
     assert!(
-        log.contains("accepting connections failed") || log.contains("self-check failed"),
+        log.contains("Too many open files") && log.contains("raise LimitNOFILE"),
         "{log}"
     );
+    assert!(d.child.try_wait().unwrap().is_none());
 }
 
 /// A second signal during the graceful stop exits at once (status 1).
@@ -291,19 +237,20 @@ fn a_dead_accept_loop_ends_the_process() {
 fn a_second_signal_exits_at_once() {
     let env = TestEnv::new();
     let mut d = env.start("", "");
-    // Keep the graceful path busy: a client that keeps sending requests keeps the HTTP drain
-    // going (up to its 0.7 s bound).
-    let addr = d.addr;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let busy = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = raw_request(addr, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    // Keep the graceful path busy: a client that sends many pipelined requests and reads
+    // nothing leaves the server blocked writing answers, which the stop waits for (up to
+    // its bound of 0.6 s).
+    let busy = std::net::TcpStream::connect(d.addr).unwrap();
+    let mut writer = busy.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let requests = "GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(1000);
+        for _ in 0..100 {
+            if writer.write_all(requests.as_bytes()).is_err() {
+                break;
             }
-        })
-    };
-    std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
     d.signal("TERM");
     // Standard signals do not queue: wait until the first one was taken.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -318,8 +265,7 @@ fn a_second_signal_exits_at_once() {
     let second = Instant::now();
     d.signal("TERM");
     let result = d.wait_exit(Duration::from_secs(2));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = busy.join();
+    drop(busy);
     let (status, _) = result.expect("did not exit");
     assert_eq!(status.code(), Some(1), "{}", d.log());
     assert!(

@@ -412,7 +412,7 @@ impl Follower {
         let mut s = TcpStream::connect(d.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        write!(s, "GET /logs?{query} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        write!(s, "GET /logs?{query} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
         Follower { s, buf: Vec::new() }
     }
 
@@ -489,6 +489,8 @@ fn follow_streams_the_tail_then_appends_and_survives_rotation() {
     let t = f.text();
     assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t}");
     assert!(t.contains("Content-Type: text/event-stream"), "{t}");
+    // No CORS: other sites' pages cannot read the coordinator's logs.
+    assert!(!t.contains("Access-Control-Allow-Origin"), "{t}");
     assert!(t.contains("\r\n\r\nretry: "), "{t}");
     assert!(t.contains("id: 1\ndata: {"), "{t}");
     assert!(!t.contains("follow 1"), "only the last 2 lines first: {t}");
@@ -596,7 +598,11 @@ fn followers_are_capped_and_free_their_place() {
     let mut b = Follower::open(&d, "follow=true");
     assert!(a.wait_for(Duration::from_secs(5), |t| t.contains("follow 1")));
     assert!(b.wait_for(Duration::from_secs(5), |t| t.contains("follow 1")));
-    let third = raw_request(d.addr, "GET /logs?follow=true HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let third = raw_request(
+        d.addr,
+        "GET /logs?follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(third.status, 503, "{}", third.text());
     assert!(third.text().contains("max_followers"), "{}", third.text());
     // Ordinary requests are still served while both streams are open.
@@ -610,7 +616,10 @@ fn followers_are_capped_and_free_their_place() {
         append(&path, &rec(i, "INFO"));
         i += 1;
         std::thread::sleep(Duration::from_millis(300));
-        let r = raw_request(d.addr, "GET /logs?follow=true HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = raw_request(
+            d.addr,
+            "GET /logs?follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        );
         if let Ok(r) = r {
             if r.status == 200 {
                 break;
@@ -634,7 +643,7 @@ fn shutdown_with_open_streams_exits_within_two_seconds() {
     let mut dl = TcpStream::connect(d.addr).unwrap();
     write!(
         dl,
-        "GET /logs/download/{MASTER} HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /logs/download/{MASTER} HTTP/1.1\r\nHost: localhost\r\n\r\n"
     )
     .unwrap();
     d.signal("TERM");
@@ -666,9 +675,10 @@ fn download_streams_a_listed_file() {
         Some(format!("attachment; filename=\"{MASTER}\"").as_str())
     );
     assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.header("Access-Control-Allow-Origin"), None);
     let head = raw_request(
         d.addr,
-        &format!("HEAD /logs/download/{MASTER} HTTP/1.1\r\nHost: t\r\n\r\n"),
+        &format!("HEAD /logs/download/{MASTER} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
     )
     .unwrap();
     assert_eq!(head.status, 200);
@@ -696,7 +706,7 @@ fn downloads_are_capped_so_slow_clients_cannot_take_every_thread() {
     let mut slow = TcpStream::connect(d.addr).unwrap();
     write!(
         slow,
-        "GET /logs/download/big.log HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /logs/download/big.log HTTP/1.1\r\nHost: localhost\r\n\r\n"
     )
     .unwrap();
     let mut first = [0u8; 64];
@@ -733,7 +743,7 @@ fn attack_env() -> (TestEnv, Daemon) {
 fn assert_refused(d: &Daemon, raw_path: &str) {
     let r = raw_request(
         d.addr,
-        &format!("GET {raw_path} HTTP/1.1\r\nHost: t\r\n\r\n"),
+        &format!("GET {raw_path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
     )
     .unwrap_or_else(|e| panic!("{raw_path}: {e}"));
     assert!(
@@ -835,7 +845,7 @@ fn assert_level_refused(raw_level: &str) {
     if !value.contains(' ') {
         let r = raw_request(
             d.addr,
-            &format!("GET /logs?level={value} HTTP/1.1\r\nHost: t\r\n\r\n"),
+            &format!("GET /logs?level={value} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
         );
         if let Ok(r) = r {
             assert_eq!(r.status, 400, "{value}: {}", r.text());
@@ -864,4 +874,43 @@ fn level_with_command_substitution_is_refused() {
 #[test]
 fn level_with_backticks_is_refused() {
     assert_level_refused("`touch MARKER`");
+}
+
+/// A `/logs` answer stops at `logs.max_response_bytes` (64 KiB here), keeps the newest
+/// lines and says it was truncated; a smaller one is whole.
+#[test]
+fn answers_are_bounded_by_max_response_bytes() {
+    let env = TestEnv::new();
+    let mut text = String::new();
+    for i in 0..4000 {
+        text.push_str(&format!(
+            "2025-12-06 14:00:00,000 - m - ERROR - line {i} {}\n",
+            "a".repeat(200)
+        ));
+    }
+    std::fs::write(logs_dir(&env).join(MASTER), &text).unwrap();
+    let d = start_with_log(
+        &env,
+        MASTER,
+        "logs:\n  refresh_seconds: 1\n  max_response_bytes: 65536\n",
+    );
+    let r = d.get("/logs?lines=4000&q=a");
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() <= 65_536, "{} bytes", r.body.len());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["max_response_bytes"], 65_536);
+    assert_eq!(v["matched_lines"], 4000);
+    let lines = v["lines"].as_array().unwrap();
+    assert_eq!(v["returned_lines"], lines.len());
+    assert!(lines.len() > 100 && lines.len() < 4000, "{}", lines.len());
+    assert!(lines
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("line 3999 "));
+    let (_, small) = d.get_json("/logs?lines=10&q=a");
+    assert_eq!(small["truncated"], false);
+    assert_eq!(small["returned_lines"], 10);
 }

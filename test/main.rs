@@ -8,6 +8,7 @@ mod cli;
 mod coordinator;
 mod daemon;
 mod demo;
+mod http;
 mod logs;
 mod prices;
 mod prometheus;

@@ -1,8 +1,9 @@
-//! The prices source end to end: the real binary against a PSE stand-in served by
-//! tiny_http inside the test, with the wall clock shifted by `ENERGY_MONITOR_FAKE_NOW`.
+//! The prices source end to end: the real binary against a PSE stand-in, a small HTTP/1.1
+//! server on a std listener inside the test, with the wall clock shifted by
+//! `ENERGY_MONITOR_FAKE_NOW`.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -39,8 +40,8 @@ pub struct FakePse {
 
 impl FakePse {
     pub fn start() -> FakePse {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
         let url = format!("http://127.0.0.1:{port}/api/csdac-pln");
         let state = Arc::new(Mutex::new(PseState {
             days: HashMap::new(),
@@ -51,8 +52,11 @@ impl FakePse {
         let st = Arc::clone(&state);
         let base = url.clone();
         std::thread::spawn(move || {
-            for req in server.incoming_requests() {
-                let raw = req.url().to_string();
+            for stream in server.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let Some(raw) = request_target(&mut stream) else {
+                    continue;
+                };
                 let date = raw.split('\'').nth(1).unwrap_or("").to_string();
                 let after: usize = raw
                     .split("$after=")
@@ -71,15 +75,16 @@ impl FakePse {
                         .unwrap_or(Answer::Rows(vec![]));
                     (a, s.page_size)
                 };
-                let json_header =
-                    tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-                let resp = match answer {
-                    Answer::Status(code) => tiny_http::Response::from_string(format!(
-                        "{{\"error\": \"stand-in says {code}\"}}"
-                    ))
-                    .with_status_code(code),
-                    Answer::NotJson => tiny_http::Response::from_string(
-                        "<html><body>Service temporarily unavailable</body></html>",
+                let (code, content_type, body) = match answer {
+                    Answer::Status(code) => (
+                        code,
+                        "application/json",
+                        format!("{{\"error\": \"stand-in says {code}\"}}"),
+                    ),
+                    Answer::NotJson => (
+                        200,
+                        "text/html",
+                        "<html><body>Service temporarily unavailable</body></html>".to_string(),
                     ),
                     Answer::Rows(rows) => {
                         let end = (after + page_size).min(rows.len());
@@ -89,10 +94,14 @@ impl FakePse {
                                 "{base}?$filter=business_date%20eq%20'{date}'&$after={end}"
                             ));
                         }
-                        tiny_http::Response::from_string(body.to_string()).with_header(json_header)
+                        (200, "application/json", body.to_string())
                     }
                 };
-                let _ = req.respond(resp);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             }
         });
         FakePse { url, state }
@@ -124,6 +133,21 @@ impl FakePse {
             .filter(|r| r.contains(&format!("'{date}'")))
             .count()
     }
+}
+
+/// Reads a request head (GET, no body) and returns its target, percent-encoded as sent.
+fn request_target(stream: &mut std::net::TcpStream) -> Option<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 65_536 {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&head).lines().next()?.to_string();
+    line.split(' ').nth(1).map(str::to_string)
 }
 
 /// Rows shaped like PSE's `csdac-pln` rows for a whole Warsaw day: `dtime` is the local END
@@ -667,14 +691,26 @@ fn sigkill_while_writing_the_cache_never_leaves_a_broken_file() {
             .spawn()
             .unwrap()
     };
-    // Calibrate: how long until the first write lands.
-    let t0 = Instant::now();
+    // Calibrate: how long until the first write lands, with a cache already on disk as in
+    // every killed run (the disk copy is served first and PSE asked on the next run, so
+    // that write comes later than the very first one).
     let mut child = spawn(0);
+    let t0 = Instant::now();
     while !cache.exists() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(1));
     }
-    let first_write = t0.elapsed();
     assert!(cache.exists());
+    let _ = child.kill();
+    let _ = child.wait();
+    let written = std::fs::metadata(&cache).and_then(|m| m.modified()).ok();
+    let t0 = Instant::now();
+    let mut child = spawn(1);
+    while std::fs::metadata(&cache).and_then(|m| m.modified()).ok() == written
+        && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let first_write = t0.elapsed();
     let _ = child.kill();
     let _ = child.wait();
     let window_ms = (first_write.as_millis() as u64 * 2).max(20);
@@ -693,7 +729,7 @@ fn sigkill_while_writing_the_cache_never_leaves_a_broken_file() {
     let start = Instant::now();
     for i in 0..runs {
         let before = std::fs::metadata(&cache).and_then(|m| m.modified()).ok();
-        let mut child = spawn(i + 1);
+        let mut child = spawn(i + 2);
         // Half the kills anywhere in the start-up, half within ±10 ms of the typical write.
         let delay_us = if i % 2 == 0 {
             rng.below(window_ms * 1000)

@@ -380,7 +380,10 @@ pub fn read_response(s: &mut TcpStream, head_only: bool) -> std::io::Result<Resp
 }
 
 pub fn raw_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
-    raw_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n"))
+    raw_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    )
 }
 
 pub fn parse_response(buf: &[u8]) -> std::io::Result<Response> {

@@ -1,13 +1,10 @@
-//! Writing responses ourselves, through `Request::into_writer`.
-//!
-//! tiny_http 0.12 cannot send `Connection: close` (it drops that header) and keeps one
-//! thread per open connection with no timeouts; idle keep-alive connections can then starve
-//! newly accepted ones of a thread. So every non-streaming response is written here, head
-//! and body in one buffer, with `Connection: close`: the client closes, the connection's
-//! thread ends, and no idle connection holds a thread. The cost, measured in `bench/`, is a
-//! new TCP connection per request on loopback; the README gives the figures.
+//! Writing a response: the status line and headers we build, then the body straight from
+//! its shared bytes (one vectored write, no copy), all within a deadline for the whole
+//! response.
 
-use std::io::Write;
+use std::io::{self, IoSlice, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use crate::snapshot::Body;
 
@@ -19,25 +16,27 @@ pub fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        421 => "Misdirected Request",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "",
     }
 }
 
 /// Headers on every response.
-const COMMON: &str =
-    "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n";
+const COMMON: &str = "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n";
 
-/// Bodies up to this size go out in one write with the head; larger ones are written
-/// straight from the shared body after the head, without a copy.
-const COALESCE: usize = 16 * 1024;
-
-/// The status line and headers. `head_only` (HEAD) still announces the body's length;
-/// `not_modified` sends a 304 with the ETag and no body.
-pub fn head(body: &Body, not_modified: bool) -> Vec<u8> {
+/// The status line and headers. `not_modified` sends a 304 with the ETag and no length;
+/// otherwise the body's `Content-Length` is announced (also for HEAD). `keep_alive` says
+/// whether the connection stays open after this response.
+pub fn head(body: &Body, not_modified: bool, keep_alive: bool) -> Vec<u8> {
     let status = if not_modified { 304 } else { body.status };
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(320);
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason(status));
     if !not_modified {
         let _ = write!(
@@ -50,10 +49,11 @@ pub fn head(body: &Body, not_modified: bool) -> Vec<u8> {
     // Date: the server's clock, so that clients can compute ages against it.
     let _ = write!(
         out,
-        "Date: {}\r\nETag: {}\r\n{}",
+        "Date: {}\r\nETag: {}\r\n{}Connection: {}\r\n",
         crate::clock::now().format("%a, %d %b %Y %H:%M:%S GMT"),
         body.etag,
-        COMMON
+        COMMON,
+        if keep_alive { "keep-alive" } else { "close" }
     );
     for (name, value) in &body.headers {
         // Header values are ours, never client input; still, refuse line breaks.
@@ -65,35 +65,58 @@ pub fn head(body: &Body, not_modified: bool) -> Vec<u8> {
     out
 }
 
-/// Serializes a full response into one buffer (used for small bodies and in tests).
-pub fn encode(body: &Body, head_only: bool, not_modified: bool) -> Vec<u8> {
-    let mut out = head(body, not_modified);
+/// Serializes a full response into one buffer (prebuilt answers and tests).
+pub fn encode(body: &Body, head_only: bool, not_modified: bool, keep_alive: bool) -> Vec<u8> {
+    let mut out = head(body, not_modified, keep_alive);
     if !head_only && !not_modified {
         out.extend_from_slice(&body.bytes);
     }
     out
 }
 
-/// Writes the response for `body` and flushes; small bodies in one write, large ones from
-/// the shared bytes without copying them. A client that went away is not our error.
-pub fn write_response(writer: &mut dyn Write, body: &Body, head_only: bool, not_modified: bool) {
-    let with_body = !head_only && !not_modified;
-    let result = if with_body && body.bytes.len() > COALESCE {
-        let head = head(body, not_modified);
-        writer
-            .write_all(&head)
-            .and_then(|_| writer.write_all(&body.bytes))
-            .and_then(|_| writer.flush())
-    } else {
-        let bytes = encode(body, head_only, not_modified);
-        writer.write_all(&bytes).and_then(|_| writer.flush())
-    };
-    if let Err(e) = result {
-        log::debug!("client went away while we answered: {e}");
+/// Writes `parts` in order with vectored writes, all within `limit`. The socket's send
+/// timeout must be `limit` on entry and is again on a successful return; it is set to the
+/// time left before each further call (usually one call takes everything). An error means
+/// the connection must be closed.
+pub fn write_all_by(stream: &TcpStream, parts: &[&[u8]], limit: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + limit;
+    let mut slices: Vec<IoSlice<'_>> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| IoSlice::new(p))
+        .collect();
+    let mut rest = &mut slices[..];
+    let mut w = stream;
+    let mut first = true;
+    let mut changed = false;
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the response was not taken within the write deadline",
+            ));
+        }
+        if !first {
+            stream.set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
+            changed = true;
+        }
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        first = false;
     }
+    if changed {
+        stream.set_write_timeout(Some(limit))?;
+    }
+    Ok(())
 }
 
-/// Writes `bytes` and flushes. A client that went away is not an error of ours.
+/// Writes `bytes` and flushes (streams and their error answers). A client that went away
+/// is not an error of ours.
 pub fn send(writer: &mut dyn Write, bytes: &[u8]) {
     if let Err(e) = writer.write_all(bytes).and_then(|_| writer.flush()) {
         log::debug!("client went away while we answered: {e}");
@@ -108,17 +131,42 @@ mod tests {
     fn encodes_head_and_304() {
         let b = Body::new(200, "application/json", b"{\"a\":1}".to_vec())
             .with_header("Allow", "GET, HEAD");
-        let full = String::from_utf8(encode(&b, false, false)).unwrap();
+        let full = String::from_utf8(encode(&b, false, false, true)).unwrap();
         assert!(full.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(full.contains("Content-Length: 7\r\n"));
-        assert!(full.contains("Connection: close\r\n"));
+        assert!(full.contains("Connection: keep-alive\r\n"));
         assert!(full.contains("Allow: GET, HEAD\r\n"));
         assert!(full.contains(" GMT\r\n") && full.contains("\r\nDate: "));
         assert!(full.ends_with("\r\n\r\n{\"a\":1}"));
-        let head = String::from_utf8(encode(&b, true, false)).unwrap();
+        let head = String::from_utf8(encode(&b, true, false, false)).unwrap();
         assert!(head.contains("Content-Length: 7\r\n") && head.ends_with("\r\n\r\n"));
-        let nm = String::from_utf8(encode(&b, false, true)).unwrap();
+        assert!(head.contains("Connection: close\r\n"));
+        let nm = String::from_utf8(encode(&b, false, true, true)).unwrap();
         assert!(nm.starts_with("HTTP/1.1 304 Not Modified\r\n") && nm.ends_with("\r\n\r\n"));
         assert!(!nm.contains("Content-Length"));
+    }
+
+    #[test]
+    fn vectored_writes_deliver_every_part_in_order() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        let big = vec![b'x'; 3 * 1024 * 1024];
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            std::io::Read::read_to_end(&mut &c, &mut got).unwrap();
+            got
+        });
+        write_all_by(
+            &s,
+            &[b"head|", &big, b"", b"|tail"],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        drop(s);
+        let got = reader.join().unwrap();
+        assert_eq!(got.len(), 5 + big.len() + 5);
+        assert!(got.starts_with(b"head|x") && got.ends_with(b"x|tail"));
     }
 }

@@ -1,8 +1,9 @@
 //! The route table and the request → reply step.
 //!
 //! A handler gets the parsed request and the current snapshot and returns a [`Reply`]; it
-//! does no I/O (the one exception, streaming a log download, hands its work to a thread of
-//! its own through [`Reply::Stream`]). Handlers run inside a panic guard in the worker.
+//! does no I/O (the exceptions, log streams and downloads, return a [`Reply::Stream`] that
+//! the connection runs afterwards). Handlers run inside a panic guard on the connection's
+//! thread.
 
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
@@ -29,12 +30,13 @@ pub struct RequestInfo {
 
 /// A handler's answer.
 pub enum Reply {
-    /// A body from the snapshot (ETag and 304 handled by the worker).
+    /// A body from the snapshot (ETag and 304 handled by the connection).
     Shared(Arc<Body>),
     /// A body made for this request (errors).
     Owned(Body),
-    /// A streaming response: the closure gets the raw connection writer on a thread of its
-    /// own and writes the status line and headers itself.
+    /// A streaming response: the closure gets the raw connection writer, runs on the
+    /// connection's thread, writes the status line and headers itself, and the connection
+    /// is closed when it returns.
     Stream(Box<dyn FnOnce(Box<dyn Write + Send>) + Send>),
 }
 

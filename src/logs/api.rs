@@ -50,6 +50,8 @@ pub struct LogsRequest {
     pub level: Option<Level>,
     pub q: Option<String>,
     pub follow: bool,
+    /// The answer stops before this many bytes (`logs.max_response_bytes`).
+    pub max_bytes: usize,
 }
 
 impl LogsRequest {
@@ -147,6 +149,7 @@ pub fn parse_request(q: &Query, max_lines: usize, view: &LogsView) -> Result<Log
         level,
         q: search,
         follow,
+        max_bytes: crate::config::defaults::LOGS_MAX_RESPONSE_BYTES,
     })
 }
 
@@ -163,12 +166,16 @@ fn answer(
 ) -> Body {
     let sel = record::select(lines, records, &req.filter(), req.lines);
     let matched = sel.matched_lines;
+    let kept = within_budget(&sel.lines, req.max_bytes.saturating_sub(ENVELOPE));
+    let truncated = kept.len() < sel.lines.len();
     Body::json(
         200,
         &json!({
             "log_file": log_file,
-            "lines": sel.lines,
-            "returned_lines": sel.lines.len(),
+            "lines": kept,
+            "returned_lines": kept.len(),
+            "truncated": truncated,
+            "max_response_bytes": req.max_bytes,
             "level_filter": req.level.map_or("", Level::as_str),
             "search": req.q,
             "total_lines": complete.then_some(scanned),
@@ -180,6 +187,33 @@ fn answer(
             "source_error": source_error,
         }),
     )
+}
+
+/// Room kept in `logs.max_response_bytes` for the answer's other fields.
+const ENVELOPE: usize = 4096;
+
+/// The newest of `lines` whose JSON strings fit in `budget` bytes, oldest first. The
+/// size of each is counted as serde_json writes it (escapes included), so the answer built
+/// from them never exceeds the budget, and no more is built than fits.
+fn within_budget<'a>(lines: &'a [&'a str], budget: usize) -> &'a [&'a str] {
+    let mut used = 0usize;
+    let mut first = lines.len();
+    for (i, line) in lines.iter().enumerate().rev() {
+        let size = 3 + line
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+                0..=0x1f => 6,
+                _ => 1,
+            })
+            .sum::<usize>();
+        if used + size > budget {
+            break;
+        }
+        used += size;
+        first = i;
+    }
+    &lines[first..]
 }
 
 /// The answer for a file's tail.
@@ -265,10 +299,11 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
 pub fn logs_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
     let hub = &ctx.logs;
     let view = super::view_of(snap);
-    let parsed = match parse_request(&req.query, hub.settings.max_lines, &view) {
+    let mut parsed = match parse_request(&req.query, hub.settings.max_lines, &view) {
         Ok(p) => p,
         Err(r) => return Reply::Owned(r.body()),
     };
+    parsed.max_bytes = hub.settings.max_response_bytes;
     if parsed.follow {
         return start_follow(hub, &view, parsed, req.method == "HEAD", ctx);
     }
@@ -403,6 +438,34 @@ mod tests {
     use super::*;
     use crate::sources::log_dir::{LogFileInfo, LogListing};
     use serde_json::Value;
+
+    #[test]
+    fn answers_stop_at_the_byte_budget() {
+        // Each line costs its JSON string plus a comma: 3 + 4 bytes for `a"b`.
+        let lines = vec!["a\"b"; 10];
+        assert_eq!(within_budget(&lines, 70).len(), 10);
+        assert_eq!(within_budget(&lines, 69).len(), 9);
+        assert!(within_budget(&lines, 0).is_empty());
+        assert_eq!(serde_json::to_string("\u{1}").unwrap().len() + 1, 3 + 6);
+
+        let long = format!(
+            "2025-12-06 14:00:01,234 - m - ERROR - {}",
+            "\"x".repeat(500)
+        );
+        let many: Vec<&str> = vec![long.as_str(); 2000];
+        let v = view_with(&many, true);
+        let mut req = parse_request(&Query::parse("lines=2000&level=error"), 5000, &v).unwrap();
+        req.max_bytes = 65_536;
+        let body = build(&req, &v);
+        assert!(body.bytes.len() <= 65_536, "{}", body.bytes.len());
+        let j = json_of(&body);
+        assert_eq!(j["truncated"], true);
+        assert_eq!(j["matched_lines"], 2000);
+        let returned = j["returned_lines"].as_u64().unwrap();
+        assert!(returned > 10 && returned < 2000, "{returned}");
+        req.max_bytes = 64 * 1024 * 1024;
+        assert_eq!(json_of(&build(&req, &v))["truncated"], false);
+    }
 
     fn view_with(lines: &[&str], from_start: bool) -> LogsView {
         let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();

@@ -1,6 +1,6 @@
 //! `/logs/download/<name>`: one listed log file, streamed.
 //!
-//! The name is checked on the worker against the refresh side's listing, which holds only
+//! The name is checked on the connection thread against the refresh side's listing, which holds only
 //! regular `*.log` files directly in the log directory (symlinks, directories and dot-files
 //! are never listed). Refused before any lookup: an empty name, separators, `..`, any `%`
 //! (percent-encoded escapes are not decoded, so no encoded form can smuggle a separator),
@@ -116,7 +116,7 @@ pub fn open_checked(dir: &Path, name: &str) -> io::Result<(File, u64)> {
 
 fn error_response(w: &mut dyn Write, status: u16, message: &str) {
     let body = Body::error(status, message, json!({}));
-    crate::http::respond::send(w, &crate::http::respond::encode(&body, false, false));
+    crate::http::respond::send(w, &crate::http::respond::encode(&body, false, false, false));
 }
 
 /// Streams `dir/name` to `w` as an attachment (headers only for HEAD). Stops early, leaving
@@ -142,7 +142,7 @@ pub fn send(
     let head_text = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len}\r\n\
          Content-Disposition: attachment; filename=\"{name}\"\r\nCache-Control: no-cache\r\n\
-         X-Content-Type-Options: nosniff\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
+         X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
     );
     if w.write_all(head_text.as_bytes()).is_err() || head {
         let _ = w.flush();

@@ -9,7 +9,7 @@
 //! filters, then every line appended to the file, polling every [`POLL`] (no busy loop).
 //! Every event carries an `id:`; a comment line is sent after [`HEARTBEAT`] of silence so a
 //! vanished client shows up as a write error and the thread ends. The socket's send timeout
-//! (set on the listener) bounds a write to a client that stopped reading.
+//! (set by the connection) bounds a write to a client that stopped reading.
 //!
 //! Rotation: when the file at the path is replaced (another inode), the rest of the old file
 //! is sent and the new one is followed from its start; when it shrinks (truncated), it is
@@ -18,8 +18,8 @@
 //! Filters while following: `level` applies to records (a traceback line goes with the
 //! header above it); `q` keeps a line that contains it, or any line of a record whose header
 //! contains it. The stream sends `end` and its thread ends within one poll when shutdown
-//! begins. tiny_http keeps the socket until the client closes it, so a stream that ends by
-//! itself (`error`) leaves the connection to the client; its follower place is freed at once.
+//! begins. The stream runs on its connection's thread; when it ends (also by itself, after
+//! an `error` event) the connection is closed and its follower place freed.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
@@ -84,7 +84,7 @@ impl Sse {
     fn open(&mut self, head_only: bool, message: &str) -> bool {
         let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
                     Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\
-                    Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
+                    X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
         self.raw(head)
             && !head_only
             && self.raw(&format!("retry: {RETRY_MS}\n\n"))

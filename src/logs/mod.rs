@@ -8,7 +8,7 @@
 //!   (`/logs?file=<name>&lines=100` for every name, and `/logs/files`).
 //! - A `/logs` request ([`api`]) is answered from the snapshot when it asks for a default
 //!   view, else by filtering the published tail in memory (at most `logs.max_lines` lines).
-//! - Streams run on threads of their own, never on an HTTP worker, and are capped:
+//! - Streams run on their connection's thread and are capped:
 //!   followers ([`follow`], `logs.max_followers`) and downloads ([`download`],
 //!   `logs.max_downloads`). They are the only request paths that read files.
 //!
@@ -78,6 +78,7 @@ pub struct LogsSettings {
     pub max_lines: usize,
     pub max_followers: usize,
     pub max_downloads: usize,
+    pub max_response_bytes: usize,
 }
 
 impl LogsSettings {
@@ -87,6 +88,7 @@ impl LogsSettings {
             max_lines: config.logs.max_lines,
             max_followers: config.logs.max_followers,
             max_downloads: config.logs.max_downloads,
+            max_response_bytes: config.logs.max_response_bytes,
         }
     }
 }

@@ -92,6 +92,7 @@ impl Renderer for LogsRenderer {
                 level: None,
                 q: None,
                 follow: false,
+                max_bytes: self.settings.max_response_bytes,
             };
             if !req.is_default_view() {
                 continue;
