@@ -12,7 +12,8 @@ use energy_monitor::clock;
 use energy_monitor::config::Config;
 use energy_monitor::demo;
 use energy_monitor::prometheus::PrometheusRenderer;
-use energy_monitor::refresh::{Heartbeat, RefreshContext, Renderer, SourceStatus, StoreView};
+use energy_monitor::refresh::{Heartbeat, RefreshContext, Renderer, SourceStatus, Store};
+use energy_monitor::sources::store::{Sources, View};
 use energy_monitor::status::StatusRenderer;
 
 fn main() {
@@ -32,11 +33,12 @@ fn main() {
     let status = Box::new(StatusRenderer::new(Arc::new(Heartbeat::new(
         Duration::from_secs(60),
     ))));
-    let wiring = energy_monitor::sources::build(&config, status);
+    let wiring = energy_monitor::daemon::wiring::build(&config, status);
     let ctx = RefreshContext::default();
     let mut statuses = Vec::new();
+    let mut store = Sources::default();
     for mut source in wiring.sources {
-        let mut s = SourceStatus::new(source.name(), source.interval(), source.stale_after());
+        let mut s = SourceStatus::new(source.id(), source.interval(), source.stale_after());
         let now = clock::now();
         s.last_attempt = Some(now);
         match source.refresh(&ctx) {
@@ -44,7 +46,8 @@ fn main() {
                 s.last_success = Some(now);
                 s.observed_at = r.observed_at;
                 s.origin = r.origin;
-                s.data = Some(r.data);
+                s.has_data = true;
+                store.put(r.data);
                 s.version = 1;
             }
             Err(e) => {
@@ -55,8 +58,9 @@ fn main() {
         statuses.push(s);
     }
     let renderer = PrometheusRenderer::default();
-    let view = StoreView {
+    let view = View {
         sources: &statuses,
+        data: &store,
         now: clock::now(),
         now_instant: Instant::now(),
     };
@@ -83,8 +87,8 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let failed: Vec<&str> = statuses
         .iter()
-        .filter(|s| s.data.is_none())
-        .map(|s| s.name)
+        .filter(|s| !s.has_data)
+        .map(|s| s.name())
         .collect();
     println!("seed fixture: demo seed {}, {days} days", options.seed);
     println!("sources without data: {failed:?}");

@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use energy_monitor::logs::tail;
 use energy_monitor::sources::log_dir::{read_tail, TAIL_BYTE_BUDGET};
+use energy_monitor::sources::log_text::tail;
 
 fn summary(mut times: Vec<Duration>) -> String {
     times.sort();

@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use argh::FromArgs;
 
 use crate::config::{self, Config};
-
-/// Exit code for bad usage or a bad config file.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code for a failure while running.
-pub const EXIT_FAILURE: i32 = 1;
+use crate::exit::EXIT_USAGE;
 
 #[derive(FromArgs, Debug)]
 /// Monitoring daemon and dashboard for a price-aware home-energy coordinator.

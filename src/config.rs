@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::sources::host::HostSettings;
+
 /// The default location of our config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/energy-monitor.yaml";
 
@@ -138,7 +140,7 @@ pub struct Config {
     pub coordinator: Coordinator,
     pub logs: Logs,
     pub prices: Prices,
-    pub host: Host,
+    pub host: HostSettings,
     /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
     pub data_dir: PathBuf,
     pub log_level: log::LevelFilter,
@@ -201,18 +203,6 @@ pub struct Logs {
     pub refresh_interval: Duration,
     /// How often `journalctl` is run for the journal views.
     pub journal_interval: Duration,
-}
-
-/// The `host:` section: how often the host is read, and when its state is a problem.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Host {
-    pub refresh_interval: Duration,
-    /// A filesystem (space or inodes) at or above this share in use is a problem.
-    pub disk_warn_percent: f64,
-    /// Memory in use (total − available) at or above this share is a problem.
-    pub memory_warn_percent: f64,
-    /// Any temperature sensor at or above this is a problem.
-    pub temperature_warn_celsius: f64,
 }
 
 /// What we take from the coordinator's `master_coordinator_config.yaml`.
@@ -716,7 +706,7 @@ fn logs_section(
 fn host_section(
     raw: &RawHost,
     err: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<Host, ConfigError> {
+) -> Result<HostSettings, ConfigError> {
     let bounded = |key: &str, v: Option<f64>, default: f64, max: f64, unit: &str| match v {
         None => Ok(default),
         Some(x) if x.is_finite() && x >= 1.0 && x <= max => Ok(x),
@@ -725,7 +715,7 @@ fn host_section(
             format!("{x} is out of range; use a number from 1 to {max} ({unit})"),
         )),
     };
-    Ok(Host {
+    Ok(HostSettings {
         refresh_interval: seconds(
             "host.refresh_seconds",
             raw.refresh_seconds,

@@ -10,6 +10,8 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod event;
+pub mod exit;
 pub mod http;
 pub mod logging;
 pub mod logs;

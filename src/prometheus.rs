@@ -12,35 +12,42 @@
 //!   changes only when data changes (and at quarter-hour boundaries, for the price now).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::clock;
-use crate::refresh::{Freshness, Renderer, SourceStatus, StoreView};
+use crate::http::routes::{from_snapshot, Route};
+use crate::refresh::{Freshness, Renderer, SourceId, SourceStatus};
 use crate::snapshot::Body;
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::coordinator_db::decisions::number;
 use crate::sources::coordinator_db::inverter::InverterData;
 use crate::sources::coordinator_db::source::CoordinatorData;
 use crate::sources::host::HostReport;
-use crate::sources::names;
 use crate::sources::prices::{windows, PriceData};
+use crate::sources::store::{Sources, View};
 
 pub const ROUTE: &str = "/metrics/prometheus";
+
+/// The exposition's route, served from the snapshot.
+pub fn route() -> Route {
+    Route::exact(ROUTE, from_snapshot)
+}
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every metric name starts with this.
 pub const PREFIX: &str = "energy_monitor_";
 
 /// The sources the body is built from.
-const INPUTS: &[&str] = &[
-    names::COORDINATOR,
-    names::LOGS,
-    names::JOURNAL,
-    names::INVERTER,
-    names::PRICES,
-    names::METRICS,
-    names::HOST,
+const INPUTS: &[SourceId] = &[
+    SourceId::Coordinator,
+    SourceId::Logs,
+    SourceId::Journal,
+    SourceId::Inverter,
+    SourceId::Prices,
+    SourceId::Metrics,
+    SourceId::Host,
 ];
 
 /// kWh → J.
@@ -152,10 +159,10 @@ fn unix(t: DateTime<Utc>) -> f64 {
 }
 
 /// The source's data while it is fresh or stale; `None` once expired or never read.
-fn usable<'a, T: 'static>(view: &StoreView<'a>, name: &str) -> Option<&'a T> {
-    let s = view.get(name)?;
+fn usable<'a, T>(view: &View<'a>, id: SourceId, data: &'a Option<Arc<T>>) -> Option<&'a T> {
+    let s = view.get(id)?;
     match s.freshness(view.now) {
-        Freshness::Fresh | Freshness::Stale => s.data::<T>(),
+        Freshness::Fresh | Freshness::Stale => data.as_deref(),
         Freshness::Expired | Freshness::Unavailable => None,
     }
 }
@@ -167,8 +174,8 @@ fn sources(e: &mut Exposition, all: &[SourceStatus]) {
         "1 when the source's last refresh succeeded and it holds data, else 0.",
     );
     for s in all {
-        let up = s.data.is_some() && s.consecutive_failures == 0 && s.last_success.is_some();
-        e.sample(&[("source", s.name)], if up { 1.0 } else { 0.0 });
+        let up = s.has_data && s.consecutive_failures == 0 && s.last_success.is_some();
+        e.sample(&[("source", s.name())], if up { 1.0 } else { 0.0 });
     }
     e.family(
         "source_last_success_timestamp_seconds",
@@ -176,7 +183,7 @@ fn sources(e: &mut Exposition, all: &[SourceStatus]) {
         "When the source last refreshed successfully (unix seconds); age = time() - this.",
     );
     for s in all {
-        e.maybe(&[("source", s.name)], s.last_success.map(unix));
+        e.maybe(&[("source", s.name())], s.last_success.map(unix));
     }
     e.family(
         "source_data_timestamp_seconds",
@@ -184,8 +191,11 @@ fn sources(e: &mut Exposition, all: &[SourceStatus]) {
         "When the source's data was observed at its origin (unix seconds), e.g. the inverter reading's time.",
     );
     for s in all {
-        let t = s.data.as_ref().and(s.observed_at.or(s.last_success));
-        e.maybe(&[("source", s.name)], t.map(unix));
+        let t = s
+            .has_data
+            .then_some(s.observed_at.or(s.last_success))
+            .flatten();
+        e.maybe(&[("source", s.name())], t.map(unix));
     }
     e.family(
         "source_stale_after_seconds",
@@ -193,7 +203,7 @@ fn sources(e: &mut Exposition, all: &[SourceStatus]) {
         "Age after which the source's data counts as stale (expired after twice this).",
     );
     for s in all {
-        e.sample(&[("source", s.name)], s.stale_after.as_secs_f64());
+        e.sample(&[("source", s.name())], s.stale_after.as_secs_f64());
     }
     e.family(
         "source_consecutive_failures",
@@ -201,7 +211,7 @@ fn sources(e: &mut Exposition, all: &[SourceStatus]) {
         "Failed refreshes of the source since its last success.",
     );
     for s in all {
-        e.sample(&[("source", s.name)], f64::from(s.consecutive_failures));
+        e.sample(&[("source", s.name())], f64::from(s.consecutive_failures));
     }
 }
 
@@ -569,7 +579,7 @@ fn host(e: &mut Exposition, r: &HostReport) {
 }
 
 /// The whole exposition for `view`.
-pub fn exposition(view: &StoreView, started_at: Option<DateTime<Utc>>) -> String {
+pub fn exposition(view: &View, started_at: Option<DateTime<Utc>>) -> String {
     let mut e = Exposition::new();
     e.family(
         "build_info",
@@ -584,19 +594,19 @@ pub fn exposition(view: &StoreView, started_at: Option<DateTime<Utc>>) -> String
         started_at.map(unix),
     );
     sources(&mut e, view.sources);
-    if let Some(d) = usable::<InverterData>(view, names::INVERTER) {
+    if let Some(d) = usable(view, SourceId::Inverter, &view.data.inverter) {
         inverter(&mut e, d);
     }
-    if let Some(d) = usable::<PriceData>(view, names::PRICES) {
+    if let Some(d) = usable(view, SourceId::Prices, &view.data.prices) {
         prices(&mut e, d, view.now);
     }
-    if let Some(r) = usable::<ProcessReport>(view, names::COORDINATOR) {
+    if let Some(r) = usable(view, SourceId::Coordinator, &view.data.coordinator) {
         coordinator_process(&mut e, r);
     }
-    if let Some(d) = usable::<CoordinatorData>(view, names::METRICS) {
+    if let Some(d) = usable(view, SourceId::Metrics, &view.data.metrics) {
         coordinator_data(&mut e, d);
     }
-    if let Some(r) = usable::<HostReport>(view, names::HOST) {
+    if let Some(r) = usable(view, SourceId::Host, &view.data.host) {
         host(&mut e, r);
     }
     e.finish()
@@ -615,17 +625,17 @@ impl Default for PrometheusRenderer {
     }
 }
 
-impl Renderer for PrometheusRenderer {
-    fn inputs(&self) -> &'static [&'static str] {
+impl Renderer<Sources> for PrometheusRenderer {
+    fn inputs(&self) -> &'static [SourceId] {
         INPUTS
     }
 
     /// The price now and the windows ahead change with the quarter hour.
-    fn time_key(&self, view: &StoreView) -> u64 {
+    fn time_key(&self, view: &View) -> u64 {
         (view.now.timestamp() / 900) as u64
     }
 
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+    fn render(&self, view: &View) -> Vec<(String, Body)> {
         let text = exposition(view, Some(self.started_at));
         vec![(
             ROUTE.to_string(),
@@ -661,9 +671,10 @@ mod tests {
         );
     }
 
-    fn view_of(statuses: &[SourceStatus]) -> StoreView<'_> {
-        StoreView {
+    fn view_of<'a>(statuses: &'a [SourceStatus], store: &'a Sources) -> View<'a> {
+        View {
             sources: statuses,
+            data: store,
             now: clock::now(),
             now_instant: Instant::now(),
         }
@@ -673,8 +684,9 @@ mod tests {
 
     #[test]
     fn a_host_without_sensors_has_no_temperature_series() {
-        let statuses = [host_status(fixture::report())];
-        let text = exposition(&view_of(&statuses), None);
+        let statuses = [host_status()];
+        let store = fixture::store(fixture::report());
+        let text = exposition(&view_of(&statuses, &store), None);
         assert!(!text.contains("energy_monitor_host_temperature"), "{text}");
         assert!(text.contains("energy_monitor_host_memory_total_bytes 4000000000\n"));
         assert!(text.contains("energy_monitor_host_filesystem_files{mountpoint=\"/\"} 1000\n"));
@@ -691,8 +703,9 @@ mod tests {
             celsius: 61.5,
             critical_celsius: None,
         });
-        let statuses = [host_status(hot)];
-        let text = exposition(&view_of(&statuses), None);
+        let store = fixture::store(hot);
+        let statuses = [host_status()];
+        let text = exposition(&view_of(&statuses, &store), None);
         assert!(
             text.contains("energy_monitor_host_temperature_celsius{sensor=\"cpu_thermal\"} 61.5\n")
         );
@@ -701,10 +714,11 @@ mod tests {
 
     #[test]
     fn expired_data_is_absent() {
-        let mut s = host_status(fixture::report());
+        let mut s = host_status();
         s.last_success = Some(clock::now() - chrono::Duration::seconds(600));
         let statuses = [s];
-        let text = exposition(&view_of(&statuses), None);
+        let store = fixture::store(fixture::report());
+        let text = exposition(&view_of(&statuses, &store), None);
         assert!(!text.contains("energy_monitor_host_"), "{text}");
         assert!(
             text.contains("energy_monitor_source_last_success_timestamp_seconds{source=\"host\"}")

@@ -11,8 +11,10 @@
 //!   is the first arm of its `select_biased!`, so it never waits out a sleep.
 //! - A **renderer** ([`Renderer`]) turns the typed data of some sources into pre-serialized
 //!   bodies. It runs on the refresh thread and only when its inputs changed.
+//! - The **store** ([`Store`]) holds each source's latest data, typed: one slot per
+//!   [`SourceId`], defined where the data types are (the sources). Renderers read it through
+//!   a [`StoreView`]; a wrong source or type is a compile error, not a silent "unavailable".
 
-use std::any::Any;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -48,11 +50,66 @@ impl std::fmt::Display for SourceError {
 
 impl std::error::Error for SourceError {}
 
+/// The closed set of sources; `name()` is how each appears under `sources` in `/status`,
+/// in logs and in metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceId {
+    Coordinator,
+    Logs,
+    Journal,
+    Inverter,
+    Prices,
+    Metrics,
+    Host,
+}
+
+impl SourceId {
+    /// Every source, in the order `/status` and the metrics list them.
+    pub const ALL: [SourceId; 7] = [
+        SourceId::Coordinator,
+        SourceId::Logs,
+        SourceId::Journal,
+        SourceId::Inverter,
+        SourceId::Prices,
+        SourceId::Metrics,
+        SourceId::Host,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            SourceId::Coordinator => "coordinator",
+            SourceId::Logs => "logs",
+            SourceId::Journal => "journal",
+            SourceId::Inverter => "inverter",
+            SourceId::Prices => "prices",
+            SourceId::Metrics => "metrics",
+            SourceId::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The sources' latest data, one typed slot per source. `Data` is one refresh's data tagged
+/// with its source (an enum with a variant per source).
+pub trait Store: Default + Send + 'static {
+    type Data: Send + 'static;
+    /// The source `data` belongs to.
+    fn source_of(data: &Self::Data) -> SourceId;
+    /// Replaces that source's data with `data`.
+    fn put(&mut self, data: Self::Data);
+}
+
 /// The typed result of one successful refresh.
 #[derive(Clone)]
-pub struct Refreshed {
-    /// The source's data; renderers read it back with [`SourceStatus::data`].
-    pub data: Arc<dyn Any + Send + Sync>,
+pub struct Refreshed<D> {
+    /// The source's data, tagged with its source; the scheduler puts it in its slot.
+    pub data: D,
     /// When the data was observed at its origin (a reading's timestamp, a fetch time).
     /// Freshness is measured from it; `None` means "at the time of the refresh".
     pub observed_at: Option<DateTime<Utc>>,
@@ -60,27 +117,27 @@ pub struct Refreshed {
     pub origin: Option<&'static str>,
 }
 
-impl Refreshed {
-    pub fn new<T: Any + Send + Sync>(data: T) -> Refreshed {
+impl<D> Refreshed<D> {
+    pub fn new(data: impl Into<D>) -> Refreshed<D> {
         Refreshed {
-            data: Arc::new(data),
+            data: data.into(),
             observed_at: None,
             origin: None,
         }
     }
 
-    pub fn observed_at(mut self, t: DateTime<Utc>) -> Refreshed {
+    pub fn observed_at(mut self, t: DateTime<Utc>) -> Refreshed<D> {
         self.observed_at = Some(t);
         self
     }
 
-    pub fn origin(mut self, origin: &'static str) -> Refreshed {
+    pub fn origin(mut self, origin: &'static str) -> Refreshed<D> {
         self.origin = Some(origin);
         self
     }
 }
 
-pub type SourceResult = Result<Refreshed, SourceError>;
+pub type SourceResult<D> = Result<Refreshed<D>, SourceError>;
 
 /// What a running refresh may ask of its surroundings.
 #[derive(Clone, Default)]
@@ -99,9 +156,9 @@ impl RefreshContext {
 ///
 /// `refresh` runs on the source's own lane thread. It must bound every blocking call
 /// (timeouts on network and DB calls), keep no lock of ours, and return typed data.
-pub trait Source: Send + 'static {
-    /// Stable name, used as `sources.<name>` in `/status` and in logs.
-    fn name(&self) -> &'static str;
+pub trait Source<D>: Send + 'static {
+    /// Which source this is (`sources.<name>` in `/status`, and in logs).
+    fn id(&self) -> SourceId;
     /// The configured interval between refreshes.
     fn interval(&self) -> Duration;
     /// Data older than this is `stale`; older than twice this, `expired`.
@@ -117,7 +174,7 @@ pub trait Source: Send + 'static {
             backoff(self.interval(), consecutive_failures)
         }
     }
-    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult;
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<D>;
     /// Problems that do not stop the source (a tariff that cannot be used, a cache that
     /// cannot be written, a reading served from a fallback), as they stand after the last
     /// refresh, successful or not; `/status` lists them under `problems`.
@@ -157,16 +214,19 @@ impl Freshness {
     }
 }
 
-/// Everything the scheduler knows about one source.
+/// What the scheduler publishes about one source: its state and schedule. The data itself
+/// is in the [`Store`].
 #[derive(Clone)]
 pub struct SourceStatus {
-    pub name: &'static str,
+    pub id: SourceId,
     pub interval: Duration,
     pub stale_after: Duration,
     pub last_success: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    /// Failed refreshes since the last success: the one failure count (each run request
+    /// carries it to the lane, which hands it to [`Source::next_delay`]).
     pub consecutive_failures: u32,
     pub observed_at: Option<DateTime<Utc>>,
     pub origin: Option<&'static str>,
@@ -178,15 +238,16 @@ pub struct SourceStatus {
     pub last_duration: Option<Duration>,
     /// Bumped on every success; renderers re-run when it changes.
     pub version: u64,
-    pub data: Option<Arc<dyn Any + Send + Sync>>,
+    /// True once the source returned data (kept through later failures).
+    pub has_data: bool,
 }
 
 impl SourceStatus {
     /// A status with no data yet, due at once (the scheduler's start state; tests build
     /// views from it).
-    pub fn new(name: &'static str, interval: Duration, stale_after: Duration) -> SourceStatus {
+    pub fn new(id: SourceId, interval: Duration, stale_after: Duration) -> SourceStatus {
         SourceStatus {
-            name,
+            id,
             interval,
             stale_after,
             last_success: None,
@@ -201,43 +262,42 @@ impl SourceStatus {
             in_flight_since: None,
             last_duration: None,
             version: 0,
-            data: None,
+            has_data: false,
         }
+    }
+
+    /// The source's name, as in `/status`.
+    pub fn name(&self) -> &'static str {
+        self.id.name()
     }
 
     /// Age of the data: from its observation time, else from the last success.
     pub fn age(&self, now: DateTime<Utc>) -> Option<Duration> {
         let t = self
-            .data
-            .as_ref()
-            .and(self.observed_at.or(self.last_success))?;
+            .has_data
+            .then_some(self.observed_at.or(self.last_success))
+            .flatten()?;
         Some((now - t).to_std().unwrap_or(Duration::ZERO))
     }
 
     pub fn freshness(&self, now: DateTime<Utc>) -> Freshness {
         Freshness::of(self.age(now), self.stale_after)
     }
-
-    /// The source's data as `T`, if it has any.
-    pub fn data<T: Any>(&self) -> Option<&T> {
-        self.data.as_ref()?.downcast_ref::<T>()
-    }
 }
 
-/// What a renderer sees: every source's status and data, and the time of the build.
-pub struct StoreView<'a> {
+/// What a renderer sees: every source's status, the typed store, and the time of the build.
+pub struct StoreView<'a, S> {
     pub sources: &'a [SourceStatus],
+    /// The sources' data, one typed slot each.
+    pub data: &'a S,
     pub now: DateTime<Utc>,
     pub now_instant: Instant,
 }
 
-impl<'a> StoreView<'a> {
-    pub fn get(&self, name: &str) -> Option<&'a SourceStatus> {
-        self.sources.iter().find(|s| s.name == name)
-    }
-
-    pub fn data<T: Any>(&self, name: &str) -> Option<&'a T> {
-        self.get(name)?.data::<T>()
+impl<'a, S> StoreView<'a, S> {
+    /// The status of source `id`, if it runs.
+    pub fn get(&self, id: SourceId) -> Option<&'a SourceStatus> {
+        self.sources.iter().find(|s| s.id == id)
     }
 
     /// Seconds until the source's next run (0 when overdue or in flight).
@@ -248,19 +308,19 @@ impl<'a> StoreView<'a> {
 }
 
 /// Builds response bodies from source data. Runs on the refresh thread.
-pub trait Renderer: Send {
+pub trait Renderer<S>: Send {
     /// The sources this renderer reads; an empty list means "every tick".
-    fn inputs(&self) -> &'static [&'static str];
+    fn inputs(&self) -> &'static [SourceId];
     /// A value that changes when time alone should change the output (the current quarter,
     /// the local date). The default says time does not matter.
-    fn time_key(&self, _view: &StoreView) -> u64 {
+    fn time_key(&self, _view: &StoreView<S>) -> u64 {
         0
     }
     /// The bodies, keyed by route key (see [`crate::snapshot::route_key`]).
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)>;
+    fn render(&self, view: &StoreView<S>) -> Vec<(String, Body)>;
     /// Typed data for handlers that filter in memory, published in the same snapshot as
     /// the bodies (see [`Snapshot::shared`]). Most renderers publish none.
-    fn shared(&self, _view: &StoreView) -> Vec<(&'static str, Shared)> {
+    fn shared(&self, _view: &StoreView<S>) -> Vec<(&'static str, Shared)> {
         Vec::new()
     }
 }
@@ -268,12 +328,15 @@ pub trait Renderer: Send {
 /// Builds bodies out of other bodies (e.g. `/api/dashboard` out of `/prices`, `/metrics`,
 /// ...), after every renderer ran. Runs on the refresh thread, only when the ETags of its
 /// inputs (or its time key) changed.
-pub trait Composer: Send {
+pub trait Composer<S>: Send {
     /// The route keys this composer reads (they may depend on the date).
-    fn inputs(&self, view: &StoreView) -> Vec<String>;
+    fn inputs(&self, view: &StoreView<S>) -> Vec<String>;
     /// The bodies it builds from `bodies` (every body the renderers produced).
-    fn compose(&self, bodies: &HashMap<String, Arc<Body>>, view: &StoreView)
-        -> Vec<(String, Body)>;
+    fn compose(
+        &self,
+        bodies: &HashMap<String, Arc<Body>>,
+        view: &StoreView<S>,
+    ) -> Vec<(String, Body)>;
 }
 
 /// Proof of life of the refresh thread, readable without a lock.
@@ -323,28 +386,29 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// How long shutdown waits for lanes that are still inside a refresh.
 const LANE_JOIN_GRACE: Duration = Duration::from_millis(300);
 
-struct LaneResult {
+struct LaneResult<D> {
     index: usize,
-    result: SourceResult,
+    result: SourceResult<D>,
     warnings: Vec<String>,
     took: Duration,
     next_delay: Duration,
 }
 
 struct Lane {
-    runs: Option<Sender<()>>,
+    /// A run request carries the source's failure count so far.
+    runs: Option<Sender<u32>>,
     handle: JoinHandle<()>,
 }
 
-struct RendererSlot {
-    renderer: Box<dyn Renderer>,
+struct RendererSlot<S> {
+    renderer: Box<dyn Renderer<S>>,
     signature: Option<u64>,
     bodies: Vec<(String, Arc<Body>)>,
     shared: Vec<(&'static str, Shared)>,
 }
 
-struct ComposerSlot {
-    composer: Box<dyn Composer>,
+struct ComposerSlot<S> {
+    composer: Box<dyn Composer<S>>,
     signature: Option<u64>,
     bodies: Vec<(String, Arc<Body>)>,
 }
@@ -385,30 +449,30 @@ impl RefreshHandle {
 
 /// Starts the lanes and the refresh thread. The first snapshot is published before this
 /// returns, so `/status` answers from the first request on.
-pub fn spawn(
-    sources: Vec<Box<dyn Source>>,
-    renderers: Vec<Box<dyn Renderer>>,
-    composers: Vec<Box<dyn Composer>>,
+pub fn spawn<S: Store>(
+    sources: Vec<Box<dyn Source<S::Data>>>,
+    renderers: Vec<Box<dyn Renderer<S>>>,
+    composers: Vec<Box<dyn Composer<S>>>,
     cell: Arc<SnapshotCell>,
     heartbeat: Arc<Heartbeat>,
 ) -> std::io::Result<RefreshHandle> {
     let (stop_tx, stop_rx) = bounded::<()>(1);
     let (now_tx, now_rx) = bounded::<()>(1);
-    let (result_tx, result_rx) = unbounded::<LaneResult>();
+    let (result_tx, result_rx) = unbounded::<LaneResult<S::Data>>();
     let ctx = RefreshContext::default();
     let mut statuses = Vec::new();
     let mut lanes = Vec::new();
     for (index, source) in sources.into_iter().enumerate() {
         statuses.push(SourceStatus::new(
-            source.name(),
+            source.id(),
             source.interval(),
             source.stale_after(),
         ));
-        let (run_tx, run_rx) = bounded::<()>(1);
+        let (run_tx, run_rx) = bounded::<u32>(1);
         let results = result_tx.clone();
         let ctx = ctx.clone();
         let handle = thread::Builder::new()
-            .name(format!("lane-{}", source.name()))
+            .name(format!("lane-{}", source.id()))
             .spawn(move || run_lane(source, index, run_rx, results, ctx))?;
         lanes.push(Lane {
             runs: Some(run_tx),
@@ -417,6 +481,7 @@ pub fn spawn(
     }
     let mut scheduler = Scheduler {
         statuses,
+        store: S::default(),
         lanes,
         renderers: renderers
             .into_iter()
@@ -453,15 +518,14 @@ pub fn spawn(
     })
 }
 
-fn run_lane(
-    mut source: Box<dyn Source>,
+fn run_lane<D: Send + 'static>(
+    mut source: Box<dyn Source<D>>,
     index: usize,
-    runs: Receiver<()>,
-    results: Sender<LaneResult>,
+    runs: Receiver<u32>,
+    results: Sender<LaneResult<D>>,
     ctx: RefreshContext,
 ) {
-    let mut failures = 0u32;
-    for () in runs.iter() {
+    for failures in runs.iter() {
         let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| source.refresh(&ctx))).unwrap_or_else(|p| {
             let msg = p
@@ -471,11 +535,11 @@ fn run_lane(
                 .unwrap_or_else(|| "unknown panic".into());
             Err(SourceError(format!(
                 "internal error in source {}: {msg}",
-                source.name()
+                source.id()
             )))
         });
         let took = started.elapsed();
-        failures = if result.is_ok() {
+        let failures = if result.is_ok() {
             0
         } else {
             failures.saturating_add(1)
@@ -497,24 +561,25 @@ fn run_lane(
     }
 }
 
-struct Scheduler {
+struct Scheduler<S: Store> {
     statuses: Vec<SourceStatus>,
+    store: S,
     lanes: Vec<Lane>,
-    renderers: Vec<RendererSlot>,
-    composers: Vec<ComposerSlot>,
+    renderers: Vec<RendererSlot<S>>,
+    composers: Vec<ComposerSlot<S>>,
     cell: Arc<SnapshotCell>,
     heartbeat: Arc<Heartbeat>,
     generation: u64,
     ctx: RefreshContext,
 }
 
-impl Scheduler {
+impl<S: Store> Scheduler<S> {
     fn run(
         &mut self,
         stop: Receiver<()>,
         refresh_all: Receiver<()>,
-        results: Receiver<LaneResult>,
-        _keep: Sender<LaneResult>,
+        results: Receiver<LaneResult<S::Data>>,
+        _keep: Sender<LaneResult<S::Data>>,
     ) {
         let mut next_tick = Instant::now() + TICK;
         loop {
@@ -565,19 +630,19 @@ impl Scheduler {
                 continue;
             }
             let Some(runs) = &lane.runs else { continue };
-            if runs.try_send(()).is_ok() {
+            if runs.try_send(status.consecutive_failures).is_ok() {
                 status.next_due = None;
                 status.in_flight_since = Some(now);
                 status.last_attempt = Some(clock::now());
             } else {
                 // The lane is gone (it cannot be busy: we never send twice). Record it.
                 status.next_due = Some(now + status.interval);
-                status.last_error = Some(format!("source {} has stopped", status.name));
+                status.last_error = Some(format!("source {} has stopped", status.id));
             }
         }
     }
 
-    fn apply(&mut self, r: LaneResult) {
+    fn apply(&mut self, r: LaneResult<S::Data>) {
         let Some(status) = self.statuses.get_mut(r.index) else {
             return;
         };
@@ -585,7 +650,18 @@ impl Scheduler {
         status.in_flight_since = None;
         status.last_duration = Some(r.took);
         status.warnings = r.warnings;
-        match r.result {
+        let result = r.result.and_then(|refreshed| {
+            let from = S::source_of(&refreshed.data);
+            if from == status.id {
+                Ok(refreshed)
+            } else {
+                Err(SourceError(format!(
+                    "internal error in source {}: it returned the data of {from}",
+                    status.id
+                )))
+            }
+        });
+        match result {
             Ok(refreshed) => {
                 status.last_success = Some(now);
                 status.last_error = None;
@@ -593,11 +669,12 @@ impl Scheduler {
                 status.consecutive_failures = 0;
                 status.observed_at = refreshed.observed_at;
                 status.origin = refreshed.origin;
-                status.data = Some(refreshed.data);
+                status.has_data = true;
+                self.store.put(refreshed.data);
                 status.version += 1;
             }
             Err(e) => {
-                log::warn!("source {} failed: {}", status.name, e);
+                log::warn!("source {} failed: {}", status.id, e);
                 status.last_error = Some(e.0);
                 status.last_error_at = Some(now);
                 status.consecutive_failures = status.consecutive_failures.saturating_add(1);
@@ -611,6 +688,7 @@ impl Scheduler {
     fn publish(&mut self) {
         let view = StoreView {
             sources: &self.statuses,
+            data: &self.store,
             now: clock::now(),
             now_instant: Instant::now(),
         };
@@ -696,14 +774,14 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
         .max(Duration::from_millis(10).min(interval))
 }
 
-fn signature(renderer: &dyn Renderer, view: &StoreView) -> u64 {
+fn signature<S>(renderer: &dyn Renderer<S>, view: &StoreView<S>) -> u64 {
     let mut h = DefaultHasher::new();
     let inputs = renderer.inputs();
     if inputs.is_empty() {
         view.now_instant.hash(&mut h);
     }
-    for name in inputs {
-        if let Some(s) = view.get(name) {
+    for id in inputs {
+        if let Some(s) = view.get(*id) {
             s.version.hash(&mut h);
             s.freshness(view.now).hash(&mut h);
         }
@@ -717,45 +795,72 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    // The test sources, under the ids of the closed set.
+    const A: SourceId = SourceId::Coordinator;
+    const B: SourceId = SourceId::Logs;
+    const SLOW: SourceId = SourceId::Journal;
+    const BAD: SourceId = SourceId::Host;
+
+    /// One run's count, tagged with its source.
+    struct Run(SourceId, usize);
+
+    /// The test store: each source's latest run count.
+    #[derive(Default)]
+    struct Runs(HashMap<SourceId, usize>);
+
+    impl Store for Runs {
+        type Data = Run;
+        fn source_of(data: &Run) -> SourceId {
+            data.0
+        }
+        fn put(&mut self, data: Run) {
+            self.0.insert(data.0, data.1);
+        }
+    }
+
+    fn key(id: SourceId) -> String {
+        format!("/{id}")
+    }
+
     /// A source that counts its runs, optionally fails or sleeps.
     struct Counting {
-        name: &'static str,
+        id: SourceId,
         interval: Duration,
         runs: Arc<AtomicUsize>,
         fail: bool,
         sleep: Duration,
     }
 
-    impl Source for Counting {
-        fn name(&self) -> &'static str {
-            self.name
+    impl Source<Run> for Counting {
+        fn id(&self) -> SourceId {
+            self.id
         }
         fn interval(&self) -> Duration {
             self.interval
         }
-        fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
+        fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<Run> {
             let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
             let until = Instant::now() + self.sleep;
             while Instant::now() < until && !ctx.stopping() {
                 thread::sleep(Duration::from_millis(5));
             }
             if self.fail {
-                Err(SourceError::new(format!("{} failed on run {n}", self.name)))
+                Err(SourceError::new(format!("{} failed on run {n}", self.id)))
             } else {
-                Ok(Refreshed::new(n))
+                Ok(Refreshed::new(Run(self.id, n)))
             }
         }
     }
 
     fn counting(
-        name: &'static str,
+        id: SourceId,
         ms: u64,
         fail: bool,
         sleep_ms: u64,
-    ) -> (Box<dyn Source>, Arc<AtomicUsize>) {
+    ) -> (Box<dyn Source<Run>>, Arc<AtomicUsize>) {
         let runs = Arc::new(AtomicUsize::new(0));
         let src = Counting {
-            name,
+            id,
             interval: Duration::from_millis(ms),
             runs: Arc::clone(&runs),
             fail,
@@ -766,17 +871,17 @@ mod tests {
 
     /// Renders one body per source holding its run count, so tests can read the snapshot.
     struct Echo;
-    impl Renderer for Echo {
-        fn inputs(&self) -> &'static [&'static str] {
-            &["a", "b", "slow", "bad"]
+    impl Renderer<Runs> for Echo {
+        fn inputs(&self) -> &'static [SourceId] {
+            &[A, B, SLOW, BAD]
         }
-        fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+        fn render(&self, view: &StoreView<Runs>) -> Vec<(String, Body)> {
             view.sources
                 .iter()
                 .map(|s| {
-                    let n = s.data::<usize>().copied();
+                    let n = view.data.0.get(&s.id).copied();
                     (
-                        format!("/{}", s.name),
+                        key(s.id),
                         Body::json(200, &serde_json::json!({"runs": n, "error": s.last_error})),
                     )
                 })
@@ -784,7 +889,7 @@ mod tests {
         }
     }
 
-    fn start(sources: Vec<Box<dyn Source>>) -> (RefreshHandle, Arc<SnapshotCell>) {
+    fn start(sources: Vec<Box<dyn Source<Run>>>) -> (RefreshHandle, Arc<SnapshotCell>) {
         let cell = Arc::new(SnapshotCell::default());
         let hb = Arc::new(Heartbeat::new(Duration::from_secs(5)));
         let handle = spawn(sources, vec![Box::new(Echo)], vec![], Arc::clone(&cell), hb).unwrap();
@@ -797,14 +902,14 @@ mod tests {
         (elapsed.as_millis() / u128::from(interval_ms)) as usize + 1
     }
 
-    fn body(cell: &SnapshotCell, key: &str) -> serde_json::Value {
-        serde_json::from_slice(&cell.load().get(key).unwrap().bytes).unwrap()
+    fn body(cell: &SnapshotCell, id: SourceId) -> serde_json::Value {
+        serde_json::from_slice(&cell.load().get(&key(id)).unwrap().bytes).unwrap()
     }
 
     #[test]
     fn intervals_are_honoured() {
-        let (a, runs_a) = counting("a", 100, false, 0);
-        let (b, runs_b) = counting("b", 250, false, 0);
+        let (a, runs_a) = counting(A, 100, false, 0);
+        let (b, runs_b) = counting(B, 250, false, 0);
         let t0 = Instant::now();
         let (h, cell) = start(vec![a, b]);
         thread::sleep(Duration::from_millis(1030));
@@ -822,13 +927,13 @@ mod tests {
             (2..=most_runs(elapsed, 250)).contains(&nb),
             "b ran {nb} times in {elapsed:?}"
         );
-        assert!(body(&cell, "/a")["runs"].as_u64().unwrap() >= 5);
+        assert!(body(&cell, A)["runs"].as_u64().unwrap() >= 5);
     }
 
     #[test]
     fn a_failing_source_does_not_starve_others_and_keeps_last_data() {
-        let (bad, runs_bad) = counting("bad", 20, true, 0);
-        let (a, runs_a) = counting("a", 100, false, 0);
+        let (bad, runs_bad) = counting(BAD, 20, true, 0);
+        let (a, runs_a) = counting(A, 100, false, 0);
         let t0 = Instant::now();
         let (h, cell) = start(vec![bad, a]);
         thread::sleep(Duration::from_millis(750));
@@ -842,15 +947,18 @@ mod tests {
         // Back-off: the failing source retries, but not faster than its own interval allows.
         let nbad = runs_bad.load(Ordering::SeqCst);
         assert!(nbad >= 3, "bad source ran {nbad} times");
-        let v = body(&cell, "/bad");
+        let v = body(&cell, BAD);
         assert!(v["runs"].is_null());
-        assert!(v["error"].as_str().unwrap().contains("bad failed"));
+        assert!(v["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{BAD} failed")));
     }
 
     #[test]
     fn a_slow_source_does_not_delay_the_others_and_shutdown_is_prompt() {
-        let (slow, runs_slow) = counting("slow", 50, false, 10_000);
-        let (a, runs_a) = counting("a", 100, false, 0);
+        let (slow, runs_slow) = counting(SLOW, 50, false, 10_000);
+        let (a, runs_a) = counting(A, 100, false, 0);
         let t0 = Instant::now();
         let (h, _cell) = start(vec![slow, a]);
         thread::sleep(Duration::from_millis(1030));
@@ -877,14 +985,14 @@ mod tests {
     #[test]
     fn a_panicking_source_is_reported_and_retried() {
         struct Panics(Arc<AtomicUsize>);
-        impl Source for Panics {
-            fn name(&self) -> &'static str {
-                "a"
+        impl Source<Run> for Panics {
+            fn id(&self) -> SourceId {
+                A
             }
             fn interval(&self) -> Duration {
                 Duration::from_millis(40)
             }
-            fn refresh(&mut self, _: &RefreshContext) -> SourceResult {
+            fn refresh(&mut self, _: &RefreshContext) -> SourceResult<Run> {
                 self.0.fetch_add(1, Ordering::SeqCst);
                 panic!("boom")
             }
@@ -897,10 +1005,7 @@ mod tests {
             runs.load(Ordering::SeqCst) >= 2,
             "the lane must survive a panic"
         );
-        assert!(body(&cell, "/a")["error"]
-            .as_str()
-            .unwrap()
-            .contains("boom"));
+        assert!(body(&cell, A)["error"].as_str().unwrap().contains("boom"));
     }
 
     #[test]
@@ -932,10 +1037,10 @@ mod tests {
 
     #[test]
     fn heartbeat_goes_silent_after_stop() {
-        let (a, _) = counting("a", 100, false, 0);
+        let (a, _) = counting(A, 100, false, 0);
         let cell = Arc::new(SnapshotCell::default());
         let hb = Arc::new(Heartbeat::new(Duration::from_millis(300)));
-        let h = spawn(vec![a], vec![], vec![], cell, Arc::clone(&hb)).unwrap();
+        let h = spawn::<Runs>(vec![a], vec![], vec![], cell, Arc::clone(&hb)).unwrap();
         thread::sleep(Duration::from_millis(150));
         assert!(hb.is_alive());
         assert!(h.join(Duration::from_secs(1)));

@@ -13,12 +13,12 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use crate::clock;
-use crate::refresh::{Freshness, Heartbeat, Renderer, SourceStatus, StoreView};
-use crate::snapshot::Body;
+use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
+use crate::refresh::{Freshness, Heartbeat, Renderer, SourceId, SourceStatus};
+use crate::snapshot::{Body, Snapshot};
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::host::{self, HostReport};
-use crate::sources::log_dir::LogListing;
-use crate::sources::names;
+use crate::sources::store::{Sources, View};
 
 pub const STATUS: &str = "/status";
 pub const HEALTH: &str = "/health";
@@ -53,7 +53,7 @@ impl StatusRenderer {
 /// a problem): a journal where there is no `journalctl` or no journal, i.e. no systemd.
 pub fn expected_absence(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
     let error = s.last_error.as_deref()?;
-    let no_journal = s.name == names::JOURNAL
+    let no_journal = s.id == SourceId::Journal
         && s.freshness(now) == Freshness::Unavailable
         && ((error.starts_with("cannot run") && error.contains("No such file"))
             || error.contains("found no journal"));
@@ -65,19 +65,16 @@ pub fn expected_absence(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) ->
 }
 
 /// The cache-age keys of the original dashboard, and the sources behind them.
-const COMPAT_AGES: [(&str, &str); 3] = [
-    ("inverter", names::INVERTER),
-    ("price", names::PRICES),
-    ("metrics", names::METRICS),
+const COMPAT_AGES: [(&str, SourceId); 3] = [
+    ("inverter", SourceId::Inverter),
+    ("price", SourceId::Prices),
+    ("metrics", SourceId::Metrics),
 ];
 
 /// What a source's status says that changes only when the source reports or its state
 /// changes (the dashboard embeds this, so that an unchanged poll stays a 304).
-fn source_stable_json(s: &SourceStatus, view: &StoreView) -> Map<String, Value> {
-    let observed = s
-        .observed_at
-        .or(s.last_success)
-        .filter(|_| s.data.is_some());
+fn source_stable_json(s: &SourceStatus, view: &View) -> Map<String, Value> {
+    let observed = s.observed_at.or(s.last_success).filter(|_| s.has_data);
     json!({
         "state": s.freshness(view.now),
         "last_success": s.last_success.map(clock::local_rfc3339),
@@ -97,7 +94,7 @@ fn source_stable_json(s: &SourceStatus, view: &StoreView) -> Map<String, Value> 
 }
 
 /// The stable part plus what moves every second: age, schedule, the run in flight.
-fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
+fn source_json(s: &SourceStatus, view: &View) -> Value {
     let mut map = source_stable_json(s, view);
     let in_flight = s
         .in_flight_since
@@ -122,7 +119,7 @@ fn source_json(s: &SourceStatus, view: &StoreView) -> Value {
 /// (which would read as 0) cannot be trusted.
 pub fn in_future(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     let ahead = (s.observed_at? - now).num_seconds();
-    (s.data.is_some() && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
+    (s.has_data && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
 }
 
 /// Clock differences smaller than this are not reported.
@@ -131,7 +128,7 @@ const FUTURE_TOLERANCE_S: i64 = 60;
 /// Plain-language problems, most important first, for the page header and for people
 /// reading `/status` by hand.
 fn problems(
-    view: &StoreView,
+    view: &View,
     coordinator: Option<&ProcessReport>,
     host: Option<&HostReport>,
 ) -> Vec<String> {
@@ -148,41 +145,41 @@ fn problems(
         if in_future(s, view.now).is_some() {
             out.push(format!(
                 "{}: the newest data is stamped more than a minute in the future; this host's clock (or the writer's) is wrong, so its age is unknown",
-                s.name
+                s.name()
             ));
         }
-        out.extend(s.warnings.iter().map(|w| format!("{}: {}", s.name, w)));
+        out.extend(s.warnings.iter().map(|w| format!("{}: {}", s.name(), w)));
         if expected_absence(s, view.now).is_some() {
             continue;
         }
         match (&s.last_error, state) {
-            (Some(e), _) => out.push(format!("{}: {}", s.name, e)),
+            (Some(e), _) => out.push(format!("{}: {}", s.name(), e)),
             (None, Freshness::Fresh) => {}
             (None, Freshness::Unavailable) if s.last_attempt.is_none() => {
-                out.push(format!("{}: not read yet", s.name))
+                out.push(format!("{}: not read yet", s.name()))
             }
-            (None, state) => out.push(format!("{}: data is {}", s.name, state.as_str())),
+            (None, state) => out.push(format!("{}: data is {}", s.name(), state.as_str())),
         }
     }
     out
 }
 
-impl Renderer for StatusRenderer {
-    fn inputs(&self) -> &'static [&'static str] {
+impl Renderer<Sources> for StatusRenderer {
+    fn inputs(&self) -> &'static [SourceId] {
         &[]
     }
 
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+    fn render(&self, view: &View) -> Vec<(String, Body)> {
         let now = view.now;
         let uptime = self.started.elapsed().as_secs_f64();
-        let coordinator = view.data::<ProcessReport>(names::COORDINATOR);
-        let logs = view.data::<LogListing>(names::LOGS);
-        let host = view.data::<HostReport>(names::HOST);
+        let coordinator = view.data.coordinator.as_deref();
+        let logs = view.data.logs.as_deref();
+        let host = view.data.host.as_deref();
         let host_json = host.map(|h| host::status_json(h, now));
 
         let mut sources = Map::new();
         for s in view.sources {
-            sources.insert(s.name.to_string(), source_json(s, view));
+            sources.insert(s.name().to_string(), source_json(s, view));
         }
         let mut cache_ages = Map::new();
         let mut last_errors = Map::new();
@@ -276,7 +273,7 @@ impl Renderer for StatusRenderer {
             "sources": view
                 .sources
                 .iter()
-                .map(|s| (s.name.to_string(), Value::Object(source_stable_json(s, view))))
+                .map(|s| (s.name().to_string(), Value::Object(source_stable_json(s, view))))
                 .collect::<Map<String, Value>>(),
             "problems": problems(view, coordinator, host),
         });
@@ -319,16 +316,36 @@ pub fn dead_refresh_body(heartbeat: &Heartbeat) -> Body {
     )
 }
 
+/// The routes of this feature: `/health` from the snapshot, `/status` from the snapshot
+/// unless the refresh thread is silent.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::exact(HEALTH, from_snapshot),
+        Route::exact(STATUS, status_route),
+    ]
+}
+
+fn status_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
+    if !ctx.heartbeat.is_alive() {
+        return Reply::Owned(dead_refresh_body(&ctx.heartbeat));
+    }
+    from_snapshot(req, snap, ctx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::query::Query;
+    use crate::http::routes::dispatch;
     use crate::sources::host::fixture;
     use std::time::Duration;
 
     fn status_with(report: HostReport) -> Value {
-        let statuses = [fixture::status(report)];
-        let view = StoreView {
+        let store = fixture::store(report);
+        let statuses = [fixture::status()];
+        let view = View {
             sources: &statuses,
+            data: &store,
             now: clock::now(),
             now_instant: Instant::now(),
         };
@@ -362,18 +379,20 @@ mod tests {
             .unwrap()
             .with_timezone(&chrono::Utc);
         let mut s = SourceStatus::new(
-            names::INVERTER,
+            SourceId::Inverter,
             Duration::from_secs(30),
             Duration::from_secs(60),
         );
-        s.data = Some(Arc::new(()));
+        s.has_data = true;
         s.last_success = Some(now);
         s.last_attempt = Some(now);
         // The writer's clock is 2 h ahead of ours (or ours is behind).
         s.observed_at = Some(now + chrono::Duration::hours(2));
         let statuses = [s];
-        let view = StoreView {
+        let store = Sources::default();
+        let view = View {
             sources: &statuses,
+            data: &store,
             now,
             now_instant: Instant::now(),
         };
@@ -395,5 +414,76 @@ mod tests {
         let mut near = statuses[0].clone();
         near.observed_at = Some(now + chrono::Duration::seconds(5));
         assert_eq!(in_future(&near, now), None);
+    }
+
+    fn info(path: &str, method: &str) -> RequestInfo {
+        RequestInfo {
+            method: method.into(),
+            path: path.into(),
+            query: Query::default(),
+            if_none_match: None,
+        }
+    }
+
+    fn snapshot_with_status() -> Snapshot {
+        let mut s = Snapshot::default();
+        s.bodies.insert(
+            STATUS.into(),
+            Arc::new(Body::json(200, &json!({"status": "running"}))),
+        );
+        s
+    }
+
+    fn context(heartbeat: Heartbeat) -> HttpContext {
+        HttpContext::new(Arc::new(heartbeat), Arc::default())
+    }
+
+    fn status_of(reply: Reply) -> u16 {
+        match reply {
+            Reply::Shared(b) => b.status,
+            Reply::Owned(b) => b.status,
+            Reply::Stream(_) => 0,
+        }
+    }
+
+    #[test]
+    fn status_is_503_only_when_the_refresh_thread_is_silent() {
+        let alive = context(Heartbeat::new(Duration::from_secs(60)));
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/status", "GET"), &snap, &alive)),
+            200
+        );
+        let silent = context(Heartbeat::new(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(20));
+        let reply = dispatch(&routes(), &info("/status", "GET"), &snap, &silent);
+        match reply {
+            Reply::Owned(b) => {
+                assert_eq!(b.status, 503);
+                let v: serde_json::Value = serde_json::from_slice(&b.bytes).unwrap();
+                assert_eq!(v["background_worker"]["health"], "failed");
+                assert!(v["error"].as_str().unwrap().contains("no progress"));
+            }
+            _ => panic!("expected an owned 503 body"),
+        }
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        let ctx = context(Heartbeat::new(Duration::from_secs(60)));
+        let snap = snapshot_with_status();
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/nope", "GET"), &snap, &ctx)),
+            404
+        );
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/status", "DELETE"), &snap, &ctx)),
+            405
+        );
+        // A known route whose body is not built yet says so, with a 503.
+        assert_eq!(
+            status_of(dispatch(&routes(), &info("/health", "GET"), &snap, &ctx)),
+            503
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! connection cap counts as an answer: the server is alive, and restarting it would not help.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::daemon::Event;
+use crate::event::Event;
+use crate::http::probe_addr;
 use crate::refresh::Heartbeat;
 
 /// Failed self-checks in a row before the daemon gives up and exits.
@@ -57,16 +58,6 @@ pub fn watchdog_period() -> Option<Duration> {
     }
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
     (usec > 0).then(|| Duration::from_micros(usec))
-}
-
-/// The address to probe ourselves at: loopback when listening on all interfaces.
-pub fn probe_addr(listen: SocketAddr) -> SocketAddr {
-    let ip = match listen.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, listen.port())
 }
 
 /// One real request to our own `/health`; true on a 200 (or the at-capacity 503) within
@@ -166,22 +157,6 @@ pub fn spawn_self_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn probe_targets_loopback_for_wildcards() {
-        assert_eq!(
-            probe_addr("0.0.0.0:80".parse().unwrap()),
-            "127.0.0.1:80".parse().unwrap()
-        );
-        assert_eq!(
-            probe_addr("[::]:80".parse().unwrap()),
-            "[::1]:80".parse().unwrap()
-        );
-        assert_eq!(
-            probe_addr("192.0.2.1:80".parse().unwrap()),
-            "192.0.2.1:80".parse().unwrap()
-        );
-    }
 
     #[test]
     fn notify_reaches_a_socket() {

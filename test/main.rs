@@ -12,3 +12,4 @@ mod http;
 mod logs;
 mod prices;
 mod prometheus;
+mod tidy;

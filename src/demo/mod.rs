@@ -567,9 +567,9 @@ pub fn run(cmd: Command) -> i32 {
         Err(e) => {
             eprintln!("energy-monitor demo: {e}");
             return if e.is_usage() {
-                crate::cli::EXIT_USAGE
+                crate::exit::EXIT_USAGE
             } else {
-                crate::cli::EXIT_FAILURE
+                crate::exit::EXIT_FAILURE
             };
         }
     };
@@ -581,7 +581,7 @@ pub fn run(cmd: Command) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("energy-monitor demo: {e}");
-            return crate::cli::EXIT_USAGE;
+            return crate::exit::EXIT_USAGE;
         }
     };
     println!(

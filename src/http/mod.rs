@@ -15,7 +15,7 @@ pub mod query;
 pub mod respond;
 pub mod routes;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -53,16 +53,14 @@ pub struct Settings {
     pub hosts: host::HostPolicy,
 }
 
-impl Settings {
-    pub fn from_config(web: &crate::config::WebServer) -> Settings {
-        Settings {
-            max_connections: web.max_connections,
-            header_timeout: web.header_timeout,
-            keep_alive: web.keep_alive,
-            write_timeout: web.write_timeout,
-            hosts: host::HostPolicy::new(web.host, &web.allowed_hosts),
-        }
-    }
+/// The address to probe ourselves at: loopback when listening on all interfaces.
+pub fn probe_addr(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
 }
 
 /// What the acceptor and every connection thread share.
@@ -129,10 +127,7 @@ impl HttpServer {
         let until = Instant::now() + deadline;
         self.shared.ctx.stopping.store(true, Ordering::SeqCst);
         // Wake the acceptor out of accept(): it then takes what is queued and leaves.
-        let _ = TcpStream::connect_timeout(
-            &crate::systemd::probe_addr(self.addr),
-            Duration::from_millis(100),
-        );
+        let _ = TcpStream::connect_timeout(&probe_addr(self.addr), Duration::from_millis(100));
         while !self.acceptor.is_finished() && Instant::now() < until {
             thread::sleep(Duration::from_millis(1));
         }
@@ -165,23 +160,19 @@ mod tests {
         Reply::Owned(Body::json(200, &serde_json::json!({"ok": true})))
     }
 
-    /// The default configuration and a context for it.
-    fn default_context() -> (crate::config::Config, Arc<HttpContext>) {
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::Config::parse("", &dir.path().join("c.yaml")).unwrap();
+    fn server_with(routes: Vec<Route>, max_connections: usize) -> HttpServer {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let ctx = Arc::new(HttpContext::new(
             Arc::new(Heartbeat::new(Duration::from_secs(5))),
             Arc::default(),
-            &config,
         ));
-        (config, ctx)
-    }
-
-    fn server_with(routes: Vec<Route>, max_connections: usize) -> HttpServer {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let (config, ctx) = default_context();
-        let mut settings = Settings::from_config(&config.web);
-        settings.max_connections = max_connections;
+        let settings = Settings {
+            max_connections,
+            header_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+            hosts: host::HostPolicy::new(IpAddr::V4(Ipv4Addr::LOCALHOST), &[]),
+        };
         start(
             listener,
             settings,
@@ -193,19 +184,24 @@ mod tests {
     }
 
     #[test]
+    fn probe_targets_loopback_for_wildcards() {
+        assert_eq!(
+            probe_addr("0.0.0.0:80".parse().unwrap()),
+            "127.0.0.1:80".parse().unwrap()
+        );
+        assert_eq!(
+            probe_addr("[::]:80".parse().unwrap()),
+            "[::1]:80".parse().unwrap()
+        );
+        assert_eq!(
+            probe_addr("192.0.2.1:80".parse().unwrap()),
+            "192.0.2.1:80".parse().unwrap()
+        );
+    }
+
+    #[test]
     fn a_panicking_handler_answers_500_and_the_connection_lives_on() {
-        let routes = vec![
-            Route {
-                path: "/panic",
-                prefix: false,
-                handler: panics,
-            },
-            Route {
-                path: "/ok",
-                prefix: false,
-                handler: ok,
-            },
-        ];
+        let routes = vec![Route::exact("/panic", panics), Route::exact("/ok", ok)];
         let server = server_with(routes, 1);
         // One connection, several requests: the panic neither kills its thread nor closes it.
         let mut s = TcpStream::connect(server.addr).unwrap();

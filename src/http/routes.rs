@@ -12,11 +12,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::query::Query;
-use crate::logs;
 use crate::refresh::Heartbeat;
-use crate::snapshot::{Body, Snapshot};
-use crate::sources::coordinator_db as cdb;
-use crate::status;
+use crate::snapshot::{Body, Snapshot, SnapshotCell};
 
 /// What a handler knows about a request. Never echoed into headers.
 #[derive(Debug, Clone)]
@@ -46,28 +43,23 @@ pub struct HttpContext {
     /// Set when shutdown begins; streams end when they see it.
     pub stopping: Arc<AtomicBool>,
     /// The snapshot cell, for streams that need newer data while they run.
-    pub cell: Arc<crate::snapshot::SnapshotCell>,
-    /// Log settings and the caps on followers and downloads.
-    pub logs: Arc<crate::logs::LogsHub>,
+    pub cell: Arc<SnapshotCell>,
 }
 
 impl HttpContext {
-    /// A context for `config`, with a fresh stop flag.
-    pub fn new(
-        heartbeat: Arc<Heartbeat>,
-        cell: Arc<crate::snapshot::SnapshotCell>,
-        config: &crate::config::Config,
-    ) -> HttpContext {
+    /// A context with a fresh stop flag.
+    pub fn new(heartbeat: Arc<Heartbeat>, cell: Arc<SnapshotCell>) -> HttpContext {
         HttpContext {
             heartbeat,
             stopping: Arc::new(AtomicBool::new(false)),
             cell,
-            logs: crate::logs::LogsHub::new(crate::logs::LogsSettings::from_config(config)),
         }
     }
 }
 
-pub type Handler = fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply;
+/// A request handler. A feature's handler may hold what only it needs (the log routes
+/// hold their stream gates); everything else comes from the snapshot and the context.
+pub type Handler = Box<dyn Fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply + Send + Sync>;
 
 /// One route: an exact path, or a prefix when `prefix` is true (e.g. `/logs/download/`).
 pub struct Route {
@@ -76,77 +68,30 @@ pub struct Route {
     pub handler: Handler,
 }
 
-/// Every route served. Later sources add theirs here.
-pub fn table() -> Vec<Route> {
-    let mut routes = vec![
+impl Route {
+    /// A route for exactly `path`.
+    pub fn exact<F>(path: &'static str, handler: F) -> Route
+    where
+        F: Fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply + Send + Sync + 'static,
+    {
         Route {
-            path: status::HEALTH,
+            path,
             prefix: false,
-            handler: from_snapshot,
-        },
+            handler: Box::new(handler),
+        }
+    }
+
+    /// A route for every path that starts with `path`.
+    pub fn prefix<F>(path: &'static str, handler: F) -> Route
+    where
+        F: Fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply + Send + Sync + 'static,
+    {
         Route {
-            path: status::STATUS,
-            prefix: false,
-            handler: status_route,
-        },
-        Route {
-            path: logs::api::LOGS,
-            prefix: false,
-            handler: logs::api::logs_route,
-        },
-        Route {
-            path: logs::api::FILES,
-            prefix: false,
-            handler: logs::api::files_route,
-        },
-        Route {
-            path: logs::api::DOWNLOAD,
+            path,
             prefix: true,
-            handler: logs::api::download_route,
-        },
-        Route {
-            path: cdb::render::CURRENT_STATE,
-            prefix: false,
-            handler: from_snapshot,
-        },
-        Route {
-            path: cdb::render::DECISIONS,
-            prefix: false,
-            handler: cdb::handlers::decisions,
-        },
-        Route {
-            path: cdb::render::METRICS,
-            prefix: false,
-            handler: from_snapshot,
-        },
-        Route {
-            path: cdb::render::MONTHLY_SUMMARY,
-            prefix: false,
-            handler: cdb::handlers::monthly_summary,
-        },
-        Route {
-            path: cdb::render::MONTHLY_COMPARISON,
-            prefix: false,
-            handler: cdb::handlers::monthly_comparison,
-        },
-        Route {
-            path: cdb::render::HISTORICAL,
-            prefix: false,
-            handler: cdb::handlers::historical,
-        },
-        Route {
-            path: crate::sources::prices::ROUTE,
-            prefix: false,
-            handler: crate::sources::prices::handle,
-        },
-        Route {
-            path: crate::prometheus::ROUTE,
-            prefix: false,
-            handler: from_snapshot,
-        },
-    ];
-    routes.extend(crate::web::routes());
-    routes
+            handler: Box::new(handler),
+        }
+    }
 }
 
 /// Serves the body stored under the request's path, or a 503 saying it is not built yet.
@@ -170,13 +115,6 @@ pub fn not_ready(what: &str) -> Reply {
         "not available yet: the refresh thread has not produced this data",
         json!({"route": what}),
     ))
-}
-
-fn status_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
-    if !ctx.heartbeat.is_alive() {
-        return Reply::Owned(status::dead_refresh_body(&ctx.heartbeat));
-    }
-    from_snapshot(req, snap, ctx)
 }
 
 /// Picks the route for `req`, or answers 404/405.
@@ -217,83 +155,4 @@ pub fn dispatch(routes: &[Route], req: &RequestInfo, snap: &Snapshot, ctx: &Http
         );
     }
     (route.handler)(req, snap, ctx)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn info(path: &str, method: &str) -> RequestInfo {
-        RequestInfo {
-            method: method.into(),
-            path: path.into(),
-            query: Query::default(),
-            if_none_match: None,
-        }
-    }
-
-    fn snapshot_with_status() -> Snapshot {
-        let mut s = Snapshot::default();
-        s.bodies.insert(
-            status::STATUS.into(),
-            Arc::new(Body::json(200, &json!({"status": "running"}))),
-        );
-        s
-    }
-
-    fn context(heartbeat: Heartbeat) -> HttpContext {
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::Config::parse("", &dir.path().join("c.yaml")).unwrap();
-        HttpContext::new(Arc::new(heartbeat), Arc::default(), &config)
-    }
-
-    fn status_of(reply: Reply) -> u16 {
-        match reply {
-            Reply::Shared(b) => b.status,
-            Reply::Owned(b) => b.status,
-            Reply::Stream(_) => 0,
-        }
-    }
-
-    #[test]
-    fn status_is_503_only_when_the_refresh_thread_is_silent() {
-        let alive = context(Heartbeat::new(Duration::from_secs(60)));
-        let snap = snapshot_with_status();
-        assert_eq!(
-            status_of(dispatch(&table(), &info("/status", "GET"), &snap, &alive)),
-            200
-        );
-        let silent = context(Heartbeat::new(Duration::from_millis(1)));
-        std::thread::sleep(Duration::from_millis(20));
-        let reply = dispatch(&table(), &info("/status", "GET"), &snap, &silent);
-        match reply {
-            Reply::Owned(b) => {
-                assert_eq!(b.status, 503);
-                let v: serde_json::Value = serde_json::from_slice(&b.bytes).unwrap();
-                assert_eq!(v["background_worker"]["health"], "failed");
-                assert!(v["error"].as_str().unwrap().contains("no progress"));
-            }
-            _ => panic!("expected an owned 503 body"),
-        }
-    }
-
-    #[test]
-    fn unknown_paths_and_methods() {
-        let ctx = context(Heartbeat::new(Duration::from_secs(60)));
-        let snap = snapshot_with_status();
-        assert_eq!(
-            status_of(dispatch(&table(), &info("/nope", "GET"), &snap, &ctx)),
-            404
-        );
-        assert_eq!(
-            status_of(dispatch(&table(), &info("/status", "DELETE"), &snap, &ctx)),
-            405
-        );
-        // A known route whose body is not built yet says so, with a 503.
-        assert_eq!(
-            status_of(dispatch(&table(), &info("/health", "GET"), &snap, &ctx)),
-            503
-        );
-    }
 }

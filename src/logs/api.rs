@@ -27,13 +27,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::record::{self, Filter, Level, Record};
 use super::{download, follow, resolve, valid_names, LogsHub, LogsView, Resolved, Target};
 use crate::clock;
 use crate::http::query::{BadParam, Query};
-use crate::http::routes::{HttpContext, Reply, RequestInfo};
+use crate::http::routes::{HttpContext, Reply, RequestInfo, Route};
+use crate::refresh::SourceId;
 use crate::snapshot::{route_key, Body, Snapshot};
 use crate::sources::log_dir::FileTail;
+use crate::sources::log_text::record::{self, Filter, Level, Record};
 
 pub const LOGS: &str = "/logs";
 pub const FILES: &str = "/logs/files";
@@ -246,7 +247,7 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
                         "the log directory is not readable yet: {}",
                         view.listing_error.as_deref().unwrap_or("not read yet")
                     ),
-                    json!({"source": crate::sources::names::LOGS}),
+                    json!({"source": SourceId::Logs}),
                 );
             };
             if let Some(e) = listing.tail_errors.get(name) {
@@ -273,7 +274,7 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
                         "the systemd journal is unavailable: {}",
                         view.journal_error.as_deref().unwrap_or("not read yet")
                     ),
-                    json!({"source": crate::sources::names::JOURNAL, "state": "unavailable"}),
+                    json!({"source": SourceId::Journal, "state": "unavailable"}),
                 );
             };
             let (name, v) = if req.file.target == Target::Journal {
@@ -295,9 +296,25 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
     }
 }
 
+/// The log routes; `hub` holds their settings and stream caps.
+pub fn routes(hub: Arc<LogsHub>) -> Vec<Route> {
+    let download_hub = Arc::clone(&hub);
+    vec![
+        Route::exact(LOGS, move |req, snap, ctx| logs_route(req, snap, ctx, &hub)),
+        Route::exact(FILES, files_route),
+        Route::prefix(DOWNLOAD, move |req, snap, ctx| {
+            download_route(req, snap, ctx, &download_hub)
+        }),
+    ]
+}
+
 /// `GET /logs`.
-pub fn logs_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
-    let hub = &ctx.logs;
+pub fn logs_route(
+    req: &RequestInfo,
+    snap: &Snapshot,
+    ctx: &HttpContext,
+    hub: &Arc<LogsHub>,
+) -> Reply {
     let view = super::view_of(snap);
     let mut parsed = match parse_request(&req.query, hub.settings.max_lines, &view) {
         Ok(p) => p,
@@ -406,8 +423,12 @@ pub fn files_route(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Re
 }
 
 /// `GET /logs/download/<name>`.
-pub fn download_route(req: &RequestInfo, snap: &Snapshot, ctx: &HttpContext) -> Reply {
-    let hub = &ctx.logs;
+pub fn download_route(
+    req: &RequestInfo,
+    snap: &Snapshot,
+    ctx: &HttpContext,
+    hub: &LogsHub,
+) -> Reply {
     let raw = &req.path[DOWNLOAD.len()..];
     let view = super::view_of(snap);
     let name = match download::check_name(raw, view.listing.as_deref()) {

@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::download::open_checked;
-use super::record::{self, contains_ci, Filter, Level};
-use super::tail;
 use crate::sources::journal::journal_header_level;
+use crate::sources::log_text::record::{self, contains_ci, Filter, Level};
+use crate::sources::log_text::tail;
 
 /// How often the file is checked for new lines.
 pub const POLL: Duration = Duration::from_millis(250);

@@ -18,9 +18,7 @@
 pub mod api;
 pub mod download;
 pub mod follow;
-pub mod record;
 pub mod render;
-pub mod tail;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

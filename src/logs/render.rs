@@ -10,11 +10,10 @@ use serde_json::json;
 use super::api::{self, LogsRequest};
 use super::{resolve, LogsSettings, LogsView, DEFAULT_LINES, SELECTORS, SHARED};
 use crate::clock;
-use crate::refresh::{Renderer, StoreView};
+use crate::refresh::{Renderer, SourceId};
 use crate::snapshot::{Body, Shared};
-use crate::sources::journal::JournalData;
 use crate::sources::log_dir::LogListing;
-use crate::sources::names;
+use crate::sources::store::{Sources, View};
 
 pub struct LogsRenderer {
     settings: LogsSettings,
@@ -25,17 +24,13 @@ impl LogsRenderer {
         LogsRenderer { settings }
     }
 
-    fn published(view: &StoreView) -> LogsView {
-        let logs = view.get(names::LOGS);
-        let journal = view.get(names::JOURNAL);
+    fn published(view: &View) -> LogsView {
+        let logs = view.get(SourceId::Logs);
+        let journal = view.get(SourceId::Journal);
         LogsView {
-            listing: logs
-                .and_then(|s| s.data.clone())
-                .and_then(|d| d.downcast::<LogListing>().ok()),
+            listing: view.data.logs.clone(),
             listing_error: logs.and_then(|s| s.last_error.clone()),
-            journal: journal
-                .and_then(|s| s.data.clone())
-                .and_then(|d| d.downcast::<JournalData>().ok()),
+            journal: view.data.journal.clone(),
             journal_error: journal.and_then(|s| s.last_error.clone()),
         }
     }
@@ -59,16 +54,16 @@ pub fn files_body(listing: &LogListing) -> Body {
     Body::json(200, &json!({ "log_files": files }))
 }
 
-impl Renderer for LogsRenderer {
-    fn inputs(&self) -> &'static [&'static str] {
-        &[names::LOGS, names::JOURNAL]
+impl Renderer<Sources> for LogsRenderer {
+    fn inputs(&self) -> &'static [SourceId] {
+        &[SourceId::Logs, SourceId::Journal]
     }
 
-    fn shared(&self, view: &StoreView) -> Vec<(&'static str, Shared)> {
+    fn shared(&self, view: &View) -> Vec<(&'static str, Shared)> {
         vec![(SHARED, Arc::new(Self::published(view)))]
     }
 
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+    fn render(&self, view: &View) -> Vec<(String, Body)> {
         let published = Self::published(view);
         let mut bodies = Vec::new();
         if let Some(listing) = published.listing.as_deref() {

@@ -18,7 +18,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use crate::clock;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceId};
+use crate::sources::store::{SourceData, SourceResult};
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,9 +126,9 @@ impl CoordinatorProcess {
     }
 }
 
-impl Source for CoordinatorProcess {
-    fn name(&self) -> &'static str {
-        super::names::COORDINATOR
+impl Source<SourceData> for CoordinatorProcess {
+    fn id(&self) -> SourceId {
+        SourceId::Coordinator
     }
 
     fn interval(&self) -> Duration {
@@ -295,7 +296,7 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let r = loop {
             let first = source.refresh(&ctx).unwrap();
-            let r = first.data.downcast_ref::<ProcessReport>().unwrap().clone();
+            let r = first.data.coordinator().unwrap().clone();
             if r.running || std::time::Instant::now() > deadline {
                 break r;
             }
@@ -306,13 +307,13 @@ mod tests {
         assert_eq!(r.found_by, "scan");
         assert!(r.rss_bytes.unwrap() > 0);
         let second = source.refresh(&ctx).unwrap();
-        let r = second.data.downcast_ref::<ProcessReport>().unwrap().clone();
+        let r = second.data.coordinator().unwrap().clone();
         assert_eq!(r.found_by, "pid");
         assert!(r.cpu_percent.is_some());
         child.kill().unwrap();
         child.wait().unwrap();
         let third = source.refresh(&ctx).unwrap();
-        let r = third.data.downcast_ref::<ProcessReport>().unwrap().clone();
+        let r = third.data.coordinator().unwrap().clone();
         assert!(!r.running);
         assert_eq!(r.pid, None);
     }

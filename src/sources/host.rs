@@ -22,8 +22,20 @@ use serde_json::{json, Value};
 use sysinfo::{Components, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::clock;
-use crate::config::Host as Thresholds;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::sources::store::{SourceData, SourceResult};
+
+/// The `host:` section: how often the host is read, and when its state is a problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSettings {
+    pub refresh_interval: Duration,
+    /// A filesystem (space or inodes) at or above this share in use is a problem.
+    pub disk_warn_percent: f64,
+    /// Memory in use (total − available) at or above this share is a problem.
+    pub memory_warn_percent: f64,
+    /// Any temperature sensor at or above this is a problem.
+    pub temperature_warn_celsius: f64,
+}
 
 /// What a filesystem holds, as named in `/status` and in the `role` label.
 pub mod roles {
@@ -120,7 +132,7 @@ pub struct HostReport {
     pub boot_time: Option<DateTime<Utc>>,
     pub process: OwnProcess,
     /// The thresholds in force (from the `host:` section).
-    pub thresholds: Thresholds,
+    pub thresholds: HostSettings,
     /// Thresholds crossed, in plain language (see [`warnings`]).
     pub warnings: Vec<String>,
 }
@@ -146,7 +158,7 @@ fn role_words(role: &str) -> &'static str {
 
 /// The thresholds `report` crosses, in plain language, most serious first (disks, memory,
 /// temperatures).
-pub fn warnings(report: &HostReport, t: &Thresholds) -> Vec<String> {
+pub fn warnings(report: &HostReport, t: &HostSettings) -> Vec<String> {
     let mut out = Vec::new();
     for fs in &report.filesystems {
         let holds = fs
@@ -345,7 +357,7 @@ pub fn filesystems(paths: &[(&'static str, PathBuf)]) -> (Vec<Filesystem>, Vec<S
 /// The source. Owns its sysinfo state.
 pub struct HostSource {
     interval: Duration,
-    thresholds: Thresholds,
+    thresholds: HostSettings,
     paths: Vec<(&'static str, PathBuf)>,
     system: System,
     components: Option<Components>,
@@ -355,7 +367,7 @@ pub struct HostSource {
 
 impl HostSource {
     /// `paths`: the watched paths and what they hold ([`roles`]).
-    pub fn new(thresholds: Thresholds, paths: Vec<(&'static str, PathBuf)>) -> HostSource {
+    pub fn new(thresholds: HostSettings, paths: Vec<(&'static str, PathBuf)>) -> HostSource {
         HostSource {
             interval: thresholds.refresh_interval,
             thresholds,
@@ -378,9 +390,9 @@ impl HostSource {
     }
 }
 
-impl Source for HostSource {
-    fn name(&self) -> &'static str {
-        super::names::HOST
+impl Source<SourceData> for HostSource {
+    fn id(&self) -> SourceId {
+        SourceId::Host
     }
 
     fn interval(&self) -> Duration {
@@ -471,21 +483,29 @@ pub(crate) mod fixture {
     use super::*;
     use crate::refresh::SourceStatus;
 
-    /// The `host` source's status holding `report`, refreshed just now.
-    pub(crate) fn status(report: HostReport) -> SourceStatus {
+    /// The `host` source's status with data, refreshed just now (the data: [`store`]).
+    pub(crate) fn status() -> SourceStatus {
         let mut s = SourceStatus::new(
-            super::super::names::HOST,
+            SourceId::Host,
             Duration::from_secs(30),
             Duration::from_secs(60),
         );
         s.last_success = Some(clock::now());
         s.last_attempt = s.last_success;
-        s.data = Some(std::sync::Arc::new(report));
+        s.has_data = true;
         s
     }
 
-    pub(crate) fn thresholds() -> Thresholds {
-        Thresholds {
+    /// A store holding `report` as the host source's data.
+    pub(crate) fn store(report: HostReport) -> crate::sources::store::Sources {
+        crate::sources::store::Sources {
+            host: Some(std::sync::Arc::new(report)),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn thresholds() -> HostSettings {
+        HostSettings {
             refresh_interval: Duration::from_secs(30),
             disk_warn_percent: 90.0,
             memory_warn_percent: 90.0,
@@ -604,7 +624,7 @@ mod tests {
     fn a_refresh_reads_this_machine() {
         let mut s = HostSource::new(thresholds(), vec![(roles::DATA_DIR, std::env::temp_dir())]);
         let r = s.refresh(&RefreshContext::default()).unwrap();
-        let r = r.data.downcast_ref::<HostReport>().unwrap();
+        let r = r.data.host().unwrap();
         assert!(r.cpu_percent.is_some(), "the first report has a CPU share");
         assert!(r.memory.as_ref().unwrap().total_bytes > 0);
         assert!(r.process.rss_bytes.unwrap() > 0);

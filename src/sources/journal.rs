@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::logs::record::{self, Level, Record};
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::sources::log_text::record::{self, Level, Record};
+use crate::sources::store::{SourceData, SourceResult};
 
 /// How long one `journalctl` run may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -277,9 +278,9 @@ impl Journal {
     }
 }
 
-impl Source for Journal {
-    fn name(&self) -> &'static str {
-        super::names::JOURNAL
+impl Source<SourceData> for Journal {
+    fn id(&self) -> SourceId {
+        SourceId::Journal
     }
 
     fn interval(&self) -> Duration {

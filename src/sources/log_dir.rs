@@ -4,7 +4,7 @@
 //!
 //! Each refresh lists the directory and re-reads the last `logs.max_lines` lines of every
 //! listed file whose size, modification time or inode changed since the last refresh
-//! (see [`crate::logs::tail`]: the cost does not grow with the file's size). Request
+//! (see [`crate::sources::log_text::tail`]: the cost does not grow with the file's size). Request
 //! handlers then filter these tails in memory and never touch the disk.
 
 use std::collections::BTreeMap;
@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::logs::record::{self, Record};
-use crate::logs::tail;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::sources::log_text::record::{self, Record};
+use crate::sources::log_text::tail;
+use crate::sources::store::{SourceData, SourceResult};
 
 /// At most this many bytes are read from the end of one file per refresh, whatever
 /// `logs.max_lines` says (it bounds memory when lines are very long).
@@ -150,9 +151,9 @@ pub fn list(dir: &std::path::Path) -> std::io::Result<Vec<LogFileInfo>> {
     Ok(files)
 }
 
-impl Source for LogDirectory {
-    fn name(&self) -> &'static str {
-        super::names::LOGS
+impl Source<SourceData> for LogDirectory {
+    fn id(&self) -> SourceId {
+        SourceId::Logs
     }
 
     fn interval(&self) -> Duration {
@@ -235,7 +236,7 @@ mod tests {
         }
         let mut src = LogDirectory::new(dir.path().to_path_buf(), Duration::from_secs(1), 10);
         let out = src.refresh(&RefreshContext::default()).unwrap();
-        let listing = out.data.downcast_ref::<LogListing>().unwrap();
+        let listing = out.data.logs().unwrap();
         assert_eq!(listing.files.len(), MAX_TAILED_FILES + 2);
         assert_eq!(listing.tails.len(), MAX_TAILED_FILES);
         assert_eq!(listing.tail_errors.len(), 2);

@@ -20,10 +20,11 @@ use serde_json::{json, Map, Value};
 use crate::clock;
 use crate::config::Config;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
-use crate::refresh::{Composer, StoreView};
+use crate::refresh::Composer;
 use crate::snapshot::{route_key, Body, Snapshot};
 use crate::sources::coordinator_db::render as cdb;
 use crate::sources::prices;
+use crate::sources::store::{Sources, View};
 
 pub mod dto;
 
@@ -75,26 +76,10 @@ fn app_css(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
 /// The page's routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route {
-            path: "/",
-            prefix: false,
-            handler: index,
-        },
-        Route {
-            path: "/app.js",
-            prefix: false,
-            handler: app_js,
-        },
-        Route {
-            path: "/app.css",
-            prefix: false,
-            handler: app_css,
-        },
-        Route {
-            path: DASHBOARD,
-            prefix: false,
-            handler: from_snapshot,
-        },
+        Route::exact("/", index),
+        Route::exact("/app.js", app_js),
+        Route::exact("/app.css", app_css),
+        Route::exact(DASHBOARD, from_snapshot),
     ]
 }
 
@@ -116,7 +101,7 @@ impl Dashboard {
     }
 
     /// (part name, route key, reader) for the current Warsaw month.
-    fn parts(&self, view: &StoreView) -> Vec<(&'static str, String, PartReader)> {
+    fn parts(&self, view: &View) -> Vec<(&'static str, String, PartReader)> {
         let today = clock::local_date(view.now);
         let (y, m) = (today.year(), today.month());
         let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
@@ -171,19 +156,15 @@ impl Dashboard {
     }
 }
 
-impl Composer for Dashboard {
-    fn inputs(&self, view: &StoreView) -> Vec<String> {
+impl Composer<Sources> for Dashboard {
+    fn inputs(&self, view: &View) -> Vec<String> {
         self.parts(view)
             .into_iter()
             .map(|(_, key, _)| key)
             .collect()
     }
 
-    fn compose(
-        &self,
-        bodies: &HashMap<String, Arc<Body>>,
-        view: &StoreView,
-    ) -> Vec<(String, Body)> {
+    fn compose(&self, bodies: &HashMap<String, Arc<Body>>, view: &View) -> Vec<(String, Body)> {
         let mut doc = Map::new();
         let mut unavailable = Map::new();
         for (name, key, read) in self.parts(view) {

@@ -7,13 +7,26 @@ use chrono::{Datelike, NaiveDate};
 use serde_json::json;
 
 use super::render::{
-    history_key, DECISIONS, HISTORY_RANGES, MISSING, MONTHLY_COMPARISON, MONTHLY_SUMMARY,
+    history_key, CURRENT_STATE, DECISIONS, HISTORICAL, HISTORY_RANGES, METRICS, MISSING,
+    MONTHLY_COMPARISON, MONTHLY_SUMMARY,
 };
 use super::source::WINDOWS;
 use crate::clock;
 use crate::http::query::{BadParam, Query};
-use crate::http::routes::{serve_key, HttpContext, Reply, RequestInfo};
+use crate::http::routes::{from_snapshot, serve_key, HttpContext, Reply, RequestInfo, Route};
 use crate::snapshot::{route_key, Snapshot};
+
+/// The coordinator-data routes.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::exact(CURRENT_STATE, from_snapshot),
+        Route::exact(DECISIONS, decisions),
+        Route::exact(METRICS, from_snapshot),
+        Route::exact(MONTHLY_SUMMARY, monthly_summary),
+        Route::exact(MONTHLY_COMPARISON, monthly_comparison),
+        Route::exact(HISTORICAL, historical),
+    ]
+}
 
 /// `GET /decisions?time_range=1h|24h|7d|30d` (default 24h).
 pub fn decisions(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::db::{Db, DbError};
 use super::time;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::sources::store::{SourceData, SourceResult};
 
 /// How many of the newest rows (and state files) are tried before giving up.
 const CANDIDATES: usize = 5;
@@ -298,9 +299,9 @@ impl InverterSource {
     }
 }
 
-impl Source for InverterSource {
-    fn name(&self) -> &'static str {
-        crate::sources::names::INVERTER
+impl Source<SourceData> for InverterSource {
+    fn id(&self) -> SourceId {
+        SourceId::Inverter
     }
 
     fn interval(&self) -> Duration {
@@ -498,7 +499,7 @@ mod tests {
             Duration::from_secs(60),
         );
         let r = src.refresh(&RefreshContext::default()).unwrap();
-        let data = r.data.downcast_ref::<InverterData>().unwrap();
+        let data = r.data.inverter().unwrap();
         assert_eq!(data.reading.origin, "state_file");
         let w = src.warnings();
         assert_eq!(w.len(), 1, "{w:?}");

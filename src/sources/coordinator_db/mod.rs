@@ -25,21 +25,17 @@ pub mod writer;
 
 use serde_json::{json, Value};
 
-use crate::refresh::StoreView;
-use crate::sources::names;
+use crate::refresh::SourceId;
+use crate::sources::store::View;
 
 /// The `storage` object of `/status`: `connected` when the last attempt of a DB-reading
 /// source opened the DB; `has_data` when the DB held an inverter reading or decisions.
-pub fn storage_state(view: &StoreView) -> Value {
-    let inverter = view.get(names::INVERTER);
-    let metrics = view.get(names::METRICS);
+pub fn storage_state(view: &View) -> Value {
+    let inverter = view.get(SourceId::Inverter);
+    let metrics = view.get(SourceId::Metrics);
     let ok = |s: Option<&crate::refresh::SourceStatus>| s.is_some_and(|s| s.last_error.is_none());
-    let inv = view
-        .data::<inverter::InverterData>(names::INVERTER)
-        .filter(|_| ok(inverter));
-    let met = view
-        .data::<source::CoordinatorData>(names::METRICS)
-        .filter(|_| ok(metrics));
+    let inv = view.data.inverter.as_deref().filter(|_| ok(inverter));
+    let met = view.data.metrics.as_deref().filter(|_| ok(metrics));
     let connected = inv.is_some_and(|d| d.db_connected) || met.is_some_and(|d| d.db_connected);
     let has_data = inv.is_some_and(|d| d.db_has_rows)
         || met.is_some_and(|d| {

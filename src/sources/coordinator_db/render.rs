@@ -16,9 +16,9 @@ use super::inverter::InverterData;
 use super::source::{CoordinatorData, WINDOWS};
 use super::summary::{self, MonthSummary};
 use crate::clock;
-use crate::refresh::{Renderer, SourceStatus, StoreView};
+use crate::refresh::{Renderer, SourceId, SourceStatus};
 use crate::snapshot::{route_key, Body};
-use crate::sources::names;
+use crate::sources::store::{Sources, View};
 
 pub const CURRENT_STATE: &str = "/current-state";
 pub const DECISIONS: &str = "/decisions";
@@ -70,7 +70,7 @@ fn any(v: &Value, path: &str) -> Value {
 pub fn current_state(
     data: &InverterData,
     s: &SourceStatus,
-    view: &StoreView,
+    view: &View,
     pricing: Option<Value>,
 ) -> Value {
     let r = &data.reading;
@@ -156,18 +156,18 @@ pub fn current_state(
 /// small.
 pub struct CurrentStateRenderer;
 
-impl Renderer for CurrentStateRenderer {
-    fn inputs(&self) -> &'static [&'static str] {
-        &[names::INVERTER, names::PRICES]
+impl Renderer<Sources> for CurrentStateRenderer {
+    fn inputs(&self) -> &'static [SourceId] {
+        &[SourceId::Inverter, SourceId::Prices]
     }
 
-    fn time_key(&self, view: &StoreView) -> u64 {
+    fn time_key(&self, view: &View) -> u64 {
         view.now.timestamp() as u64
     }
 
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
-        let s = view.get(names::INVERTER);
-        let body = match (s, view.data::<InverterData>(names::INVERTER)) {
+    fn render(&self, view: &View) -> Vec<(String, Body)> {
+        let s = view.get(SourceId::Inverter);
+        let body = match (s, view.data.inverter.as_deref()) {
             (Some(s), Some(data)) => Body::json(
                 200,
                 &current_state(data, s, view, crate::sources::current_pricing(view)),
@@ -202,7 +202,7 @@ fn decisions_body(
     list: &[StoredDecision],
     d: &CoordinatorData,
     s: &SourceStatus,
-    view: &StoreView,
+    view: &View,
 ) -> Body {
     let counts = super::decisions::Counts::of(list.iter().map(|x| &x.facts));
     let (db, files) = (
@@ -244,7 +244,7 @@ fn decisions_body(
     Body::new(200, crate::snapshot::JSON, bytes)
 }
 
-fn metrics_body(d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {
+fn metrics_body(d: &CoordinatorData, s: &SourceStatus, view: &View) -> Body {
     let m = &d.metrics.month_to_date;
     // The compatibility keys follow the month summary's definitions (docs/figures.md):
     // the same tally, rounded once.
@@ -292,7 +292,7 @@ pub fn history_key(range: &str) -> String {
 
 /// `/historical-data` for `range`: `24h` holds the samples at their native 5-minute step,
 /// `7d` the hourly means of the samples (`aggregation: "mean"`). Gaps are null.
-fn history_body(range: &str, d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {
+fn history_body(range: &str, d: &CoordinatorData, s: &SourceStatus, view: &View) -> Body {
     let (h, step_s, aggregation) = if range == "24h" {
         (&d.history, STEP_S, "none")
     } else {
@@ -355,7 +355,7 @@ fn history_body(range: &str, d: &CoordinatorData, s: &SourceStatus, view: &Store
     )
 }
 
-fn month_body(m: &MonthSummary, d: &CoordinatorData, s: &SourceStatus, view: &StoreView) -> Body {
+fn month_body(m: &MonthSummary, d: &CoordinatorData, s: &SourceStatus, view: &View) -> Body {
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
     if let Value::Object(o) = &mut v {
         o.insert("freshness".into(), json!(s.freshness(view.now)));
@@ -392,15 +392,15 @@ fn ym_key(path: &str, y: i32, m: u32) -> String {
     route_key(path, &[("year", &y.to_string()), ("month", &m.to_string())])
 }
 
-impl Renderer for CoordinatorRenderer {
-    fn inputs(&self) -> &'static [&'static str] {
-        &[names::METRICS]
+impl Renderer<Sources> for CoordinatorRenderer {
+    fn inputs(&self) -> &'static [SourceId] {
+        &[SourceId::Metrics]
     }
 
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
-        let s = view.get(names::METRICS);
+    fn render(&self, view: &View) -> Vec<(String, Body)> {
+        let s = view.get(SourceId::Metrics);
         let mut out = Vec::new();
-        let (Some(s), Some(d)) = (s, view.data::<CoordinatorData>(names::METRICS)) else {
+        let (Some(s), Some(d)) = (s, view.data.metrics.as_deref()) else {
             let body = unavailable(s, "the coordinator's data");
             for (range, _) in WINDOWS {
                 out.push((route_key(DECISIONS, &[("time_range", range)]), body.clone()));

@@ -29,7 +29,8 @@ use super::figures::{self, Figures};
 use super::summary::{self, DaySummary, MonthSummary};
 use super::time;
 use crate::clock;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::sources::store::{SourceData, SourceResult};
 
 /// How long month summaries are reused before they are rebuilt.
 pub const SUMMARY_TTL: Duration = Duration::from_secs(300);
@@ -637,9 +638,9 @@ pub fn list_snapshots(dir: &Path) -> HashMap<NaiveDate, (PathBuf, u64, Option<Sy
     out
 }
 
-impl Source for CoordinatorSource {
-    fn name(&self) -> &'static str {
-        crate::sources::names::METRICS
+impl Source<SourceData> for CoordinatorSource {
+    fn id(&self) -> SourceId {
+        SourceId::Metrics
     }
 
     fn interval(&self) -> Duration {

@@ -27,16 +27,15 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::clock;
-use crate::http::routes::{HttpContext, Reply, RequestInfo};
+use crate::http::routes::{HttpContext, Reply, RequestInfo, Route};
 use crate::refresh::{
-    backoff, RefreshContext, Refreshed, Renderer, Source, SourceError, SourceResult, SourceStatus,
-    StoreView,
+    backoff, RefreshContext, Refreshed, Renderer, Source, SourceError, SourceId, SourceStatus,
 };
 use crate::snapshot::{route_key, Body, Snapshot};
 use pse::{DayAnswer, PseClient};
 use tariff::{Priced, Tariff};
 
-use super::names::PRICES;
+use crate::sources::store::{SourceData, SourceResult, Sources, View};
 
 /// The route.
 pub const ROUTE: &str = "/prices";
@@ -387,7 +386,7 @@ impl PriceSource {
         }
     }
 
-    fn data(&self, now: DateTime<Utc>, partial_error: Option<String>) -> Refreshed {
+    fn data(&self, now: DateTime<Utc>, partial_error: Option<String>) -> Refreshed<SourceData> {
         let today = clock::local_date(now);
         let tomorrow_date = today.succ_opt().unwrap_or(today);
         let tomorrow = if self.days.contains_key(&tomorrow_date) {
@@ -434,9 +433,9 @@ impl PriceSource {
     }
 }
 
-impl Source for PriceSource {
-    fn name(&self) -> &'static str {
-        PRICES
+impl Source<SourceData> for PriceSource {
+    fn id(&self) -> SourceId {
+        SourceId::Prices
     }
 
     fn interval(&self) -> Duration {
@@ -776,7 +775,7 @@ fn tomorrow_status(
 /// The 503 body when there is nothing valid to show: `why` is the summary, `reason` the
 /// cause when no fetch error explains it.
 fn unavailable(
-    view: &StoreView,
+    view: &View,
     status: Option<&SourceStatus>,
     why: String,
     reason: Option<String>,
@@ -802,21 +801,23 @@ fn unavailable(
 /// Renders `/prices`, `/prices?day=today` and `/prices?day=tomorrow`.
 pub struct PriceRenderer;
 
-impl Renderer for PriceRenderer {
-    fn inputs(&self) -> &'static [&'static str] {
-        &[PRICES]
+impl Renderer<Sources> for PriceRenderer {
+    fn inputs(&self) -> &'static [SourceId] {
+        &[SourceId::Prices]
     }
 
-    fn time_key(&self, view: &StoreView) -> u64 {
+    fn time_key(&self, view: &View) -> u64 {
         let mut h = DefaultHasher::new();
         clock::local_date(view.now).hash(&mut h);
         (view.now.timestamp() / 900).hash(&mut h);
         // While there is nothing to show, the 503 counts down to the next attempt: it is
         // rebuilt every second (a few hundred bytes), so `next_attempt_in_s` stays true.
-        if let Some(s) = view.get(PRICES) {
+        if let Some(s) = view.get(SourceId::Prices) {
             let today = clock::local_date(view.now);
-            let has_today = s
-                .data::<PriceData>()
+            let has_today = view
+                .data
+                .prices
+                .as_deref()
                 .is_some_and(|d| d.day(today, view.now).is_some());
             if !has_today {
                 view.now.timestamp().hash(&mut h);
@@ -827,15 +828,14 @@ impl Renderer for PriceRenderer {
         h.finish()
     }
 
-    fn render(&self, view: &StoreView) -> Vec<(String, Body)> {
+    fn render(&self, view: &View) -> Vec<(String, Body)> {
         let keys = [
             ("all", ROUTE.to_string()),
             ("today", route_key(ROUTE, &[("day", "today")])),
             ("tomorrow", route_key(ROUTE, &[("day", "tomorrow")])),
         ];
-        let status = view.get(PRICES);
-        let Some((status, data)) = status.and_then(|s| s.data::<PriceData>().map(|d| (s, d)))
-        else {
+        let status = view.get(SourceId::Prices);
+        let Some((status, data)) = status.zip(view.data.prices.as_deref()) else {
             let body = unavailable(view, status, "no price data available".into(), None);
             return keys.into_iter().map(|(_, k)| (k, body.clone())).collect();
         };
@@ -845,7 +845,7 @@ impl Renderer for PriceRenderer {
     }
 }
 
-fn render_prices(view: &StoreView, status: &SourceStatus, data: &PriceData, which: &str) -> Body {
+fn render_prices(view: &View, status: &SourceStatus, data: &PriceData, which: &str) -> Body {
     let now = view.now;
     let today = clock::local_date(now);
     let tomorrow = today.succ_opt().unwrap_or(today);
@@ -935,8 +935,8 @@ fn render_prices(view: &StoreView, status: &SourceStatus, data: &PriceData, whic
 
 /// The `pricing` object of `/current-state`: the current quarter's final price and zone,
 /// today's mean and cheapest hour. `None` without valid prices for today.
-pub fn current_pricing(view: &StoreView) -> Option<Value> {
-    let data = view.data::<PriceData>(PRICES)?;
+pub fn current_pricing(view: &View) -> Option<Value> {
+    let data = view.data.prices.as_deref()?;
     let today = clock::local_date(view.now);
     let day = data.day(today, view.now)?;
     let today_rows = rows(Some(day), &data.tariff);
@@ -960,6 +960,11 @@ pub fn current_pricing(view: &StoreView) -> Option<Value> {
         json!(current.map(|r| round4(r.p.market))),
     );
     Some(Value::Object(m))
+}
+
+/// The prices route.
+pub fn routes() -> Vec<Route> {
+    vec![Route::exact(ROUTE, handle)]
 }
 
 /// `GET /prices[?day=today|tomorrow]`: the body rendered for that key.
@@ -1078,21 +1083,34 @@ mod tests {
         assert_eq!(s.today_due_at(tomorrow), at("2026-11-21T03:00:00Z"));
     }
 
-    fn view_with<'a>(statuses: &'a [SourceStatus], now: &str) -> StoreView<'a> {
-        StoreView {
-            sources: statuses,
+    /// A prices status and the store holding its data.
+    struct Held {
+        statuses: [SourceStatus; 1],
+        store: Sources,
+    }
+
+    fn view_with<'a>(held: &'a Held, now: &str) -> View<'a> {
+        View {
+            sources: &held.statuses,
+            data: &held.store,
             now: at(now),
             now_instant: Instant::now(),
         }
     }
 
-    fn status_with(data: PriceData) -> SourceStatus {
-        SourceStatus {
-            origin: Some("network"),
-            next_due: Some(Instant::now() + Duration::from_secs(60)),
-            version: 1,
-            data: Some(Arc::new(data)),
-            ..SourceStatus::new(PRICES, Duration::from_secs(300), VALID_FOR / 2)
+    fn status_with(data: PriceData) -> Held {
+        Held {
+            statuses: [SourceStatus {
+                origin: Some("network"),
+                next_due: Some(Instant::now() + Duration::from_secs(60)),
+                version: 1,
+                has_data: true,
+                ..SourceStatus::new(SourceId::Prices, Duration::from_secs(300), VALID_FOR / 2)
+            }],
+            store: Sources {
+                prices: Some(Arc::new(data)),
+                ..Sources::default()
+            },
         }
     }
 
@@ -1120,7 +1138,7 @@ mod tests {
         let mut d = data(vec![day("2026-11-20", "2026-11-20T08:00:00Z")]);
         d.tariff = Arc::new(Tariff::market_plus_sc(0.0892));
         d.tariff_problem = Some("electricity_tariff.distribution_pricing.g13s: missing".into());
-        let statuses = [status_with(d)];
+        let statuses = status_with(d);
         let view = view_with(&statuses, "2026-11-20T09:00:00Z");
         let (code, v) = body_of(&PriceRenderer.render(&view), "/prices");
         assert_eq!(code, 200);
@@ -1129,10 +1147,7 @@ mod tests {
             v["tariff_problem"].as_str().unwrap().contains("g13s"),
             "{v}"
         );
-        let clean = [status_with(data(vec![day(
-            "2026-11-20",
-            "2026-11-20T08:00:00Z",
-        )]))];
+        let clean = status_with(data(vec![day("2026-11-20", "2026-11-20T08:00:00Z")]));
         let view = view_with(&clean, "2026-11-20T09:00:00Z");
         let (_, v) = body_of(&PriceRenderer.render(&view), "/prices");
         assert!(v["tariff_problem"].is_null());
@@ -1140,10 +1155,10 @@ mod tests {
 
     #[test]
     fn at_midnight_tomorrow_becomes_today() {
-        let statuses = [status_with(data(vec![
+        let statuses = status_with(data(vec![
             day("2026-11-20", "2026-11-20T08:00:00Z"),
             day("2026-11-21", "2026-11-20T12:41:00Z"),
-        ]))];
+        ]));
         // 00:30 local on the 21st.
         let view = view_with(&statuses, "2026-11-20T23:30:00Z");
         let bodies = PriceRenderer.render(&view);
@@ -1168,10 +1183,7 @@ mod tests {
     #[test]
     fn nothing_valid_is_a_503_with_the_reason() {
         // Fetched more than 24 h before: not served.
-        let statuses = [status_with(data(vec![day(
-            "2026-11-20",
-            "2026-11-19T08:00:00Z",
-        )]))];
+        let statuses = status_with(data(vec![day("2026-11-20", "2026-11-19T08:00:00Z")]));
         let view = view_with(&statuses, "2026-11-20T09:00:00Z");
         let bodies = PriceRenderer.render(&view);
         let (code, v) = body_of(&bodies, "/prices");

@@ -7,6 +7,8 @@
 //! code is 0 after a signal, 1 after a fatal event. A second SIGTERM/SIGINT exits at once.
 //! SIGHUP does not stop the daemon: it asks the refresh thread to refresh every source now.
 
+pub mod wiring;
+
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -16,22 +18,13 @@ use crossbeam_channel::{unbounded, Sender};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::config::Config;
-use crate::http::{self, routes};
+use crate::event::Event;
+use crate::exit::EXIT_FAILURE;
+use crate::http::{self, routes::HttpContext};
 use crate::refresh::{self, Heartbeat};
 use crate::snapshot::SnapshotCell;
 use crate::status::StatusRenderer;
-use crate::{cli, logging, sources, systemd};
-
-/// What ends the main wait.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// SIGTERM or SIGINT (first one).
-    Shutdown(&'static str),
-    /// SIGHUP: refresh every source now.
-    RefreshNow,
-    /// Something the daemon cannot continue without (accept loop died, self-check failed).
-    Fatal(String),
-}
+use crate::{logging, systemd};
 
 /// How long HTTP connections get to finish the answers in flight.
 const HTTP_DRAIN: Duration = Duration::from_millis(600);
@@ -82,7 +75,7 @@ pub fn run(config: Config) -> i32 {
     let (events_tx, events_rx) = unbounded::<Event>();
     if let Err(e) = install_signals(events_tx.clone()) {
         log::error!("cannot install signal handlers: {e}");
-        return cli::EXIT_FAILURE;
+        return EXIT_FAILURE;
     }
 
     let addr = SocketAddr::new(config.web.host, config.web.port);
@@ -93,13 +86,13 @@ pub fn run(config: Config) -> i32 {
                 "cannot listen on {addr}: {e}; choose another web_server.port or web_server.host in {}",
                 config.file.display()
             );
-            return cli::EXIT_FAILURE;
+            return EXIT_FAILURE;
         }
     };
 
     let heartbeat = Arc::new(Heartbeat::new(config.shortest_interval() * 3));
     let cell = Arc::new(SnapshotCell::default());
-    let wiring = sources::build(
+    let wiring = wiring::build(
         &config,
         Box::new(StatusRenderer::new(Arc::clone(&heartbeat)).demo(config.demo)),
     );
@@ -114,7 +107,7 @@ pub fn run(config: Config) -> i32 {
         Ok(r) => r,
         Err(e) => {
             log::error!("cannot start the refresh thread: {e}");
-            return cli::EXIT_FAILURE;
+            return EXIT_FAILURE;
         }
     };
 
@@ -124,24 +117,20 @@ pub fn run(config: Config) -> i32 {
         wait_for_body(&cell, crate::sources::prices::ROUTE, Duration::from_secs(2));
     }
 
-    let ctx = Arc::new(routes::HttpContext::new(
-        Arc::clone(&heartbeat),
-        Arc::clone(&cell),
-        &config,
-    ));
+    let ctx = Arc::new(HttpContext::new(Arc::clone(&heartbeat), Arc::clone(&cell)));
     let stopping = Arc::clone(&ctx.stopping);
     let server = match http::start(
         listener,
-        http::Settings::from_config(&config.web),
+        wiring::http_settings(&config.web),
         Arc::clone(&cell),
         ctx,
-        Arc::new(routes::table()),
+        Arc::new(wiring::routes(&config)),
     ) {
         Ok(s) => s,
         Err(e) => {
             log::error!("cannot start the HTTP server on {addr}: {e}");
             refresh.join(REFRESH_STOP);
-            return cli::EXIT_FAILURE;
+            return EXIT_FAILURE;
         }
     };
     log::info!(
@@ -172,9 +161,9 @@ pub fn run(config: Config) -> i32 {
             }
             Ok(Event::Fatal(why)) => {
                 log::error!("fatal: {why}; exiting so that the service manager restarts us");
-                break cli::EXIT_FAILURE;
+                break EXIT_FAILURE;
             }
-            Err(_) => break cli::EXIT_FAILURE,
+            Err(_) => break EXIT_FAILURE,
         }
     };
     systemd::notify("STOPPING=1");

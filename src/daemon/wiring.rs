@@ -1,0 +1,140 @@
+//! Which sources, renderers, composers and routes run, with which settings: the one place
+//! that turns a [`Config`] into the parts the refresh thread and the HTTP server run.
+
+use std::sync::Arc;
+
+use crate::config::{Config, WebServer};
+use crate::http::host::HostPolicy;
+use crate::http::routes::Route;
+use crate::refresh::{Composer, Renderer};
+use crate::sources::store::{DynSource, Sources};
+use crate::{http, logs, prometheus, sources, status, web};
+
+/// Everything the refresh side runs.
+pub struct Wiring {
+    pub sources: Vec<DynSource>,
+    pub renderers: Vec<Box<dyn Renderer<Sources>>>,
+    pub composers: Vec<Box<dyn Composer<Sources>>>,
+    /// A valid price cache for today was read from disk: `/prices` can answer 200 from the
+    /// first snapshot, and the daemon waits for it before it serves.
+    pub prices_preloaded: bool,
+}
+
+/// Builds every source and renderer for `config`. `status` renders `/status` and `/health`.
+pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring {
+    let p = &config.prices;
+    log::info!(
+        "prices from {} ({}), field {}; tariff {} ({})",
+        p.api_url,
+        p.api_url_from,
+        p.value_field,
+        p.tariff.name,
+        p.tariff_from
+    );
+    if let Some(w) = &p.tariff_warning {
+        log::warn!("{w}");
+    }
+    let mut prices = sources::prices::PriceSource::new(
+        &p.api_url,
+        &p.value_field,
+        config.web.api_timeout,
+        &config.data_dir,
+        p.tariff.clone(),
+        sources::prices::Schedule {
+            interval: config.web.price_interval,
+            today_recheck: p.today_recheck,
+            tomorrow_poll: p.tomorrow_poll,
+            tomorrow_from: p.tomorrow_poll_from,
+        },
+    )
+    .with_tariff_warning(p.tariff_warning.clone());
+    if config.demo {
+        prices = prices.demo();
+    }
+    let prices_preloaded = prices.preload();
+    let process = sources::coordinator::CoordinatorProcess::new(
+        &config.coordinator.process_match,
+        config.web.pid_interval,
+    );
+    let sources: Vec<DynSource> = vec![
+        Box::new(if config.demo { process.demo() } else { process }),
+        Box::new(sources::log_dir::LogDirectory::new(
+            config.coordinator.logs_dir.clone(),
+            config.logs.refresh_interval,
+            config.logs.max_lines,
+        )),
+        Box::new(sources::journal::Journal::new(
+            &config.coordinator.systemd_unit,
+            config.logs.max_lines,
+            config.logs.journal_interval,
+        )),
+        Box::new(sources::coordinator_db::inverter::InverterSource::new(
+            config.coordinator.database.clone(),
+            &config.coordinator.root,
+            config.web.inverter_interval,
+            config.web.staleness_threshold,
+        )),
+        Box::new(sources::coordinator_db::source::CoordinatorSource::new(
+            config.coordinator.database.clone(),
+            &config.coordinator.root,
+            config.web.metrics_interval,
+        )),
+        Box::new(prices),
+        Box::new(sources::host::HostSource::new(
+            config.host.clone(),
+            host_paths(config),
+        )),
+    ];
+    let renderers: Vec<Box<dyn Renderer<Sources>>> = vec![
+        status,
+        Box::new(logs::render::LogsRenderer::new(
+            logs::LogsSettings::from_config(config),
+        )),
+        Box::new(sources::coordinator_db::render::CurrentStateRenderer),
+        Box::new(sources::coordinator_db::render::CoordinatorRenderer),
+        Box::new(sources::prices::PriceRenderer),
+        Box::new(prometheus::PrometheusRenderer::default()),
+    ];
+    let composers: Vec<Box<dyn Composer<Sources>>> = vec![Box::new(web::Dashboard::new(config))];
+    Wiring {
+        sources,
+        renderers,
+        composers,
+        prices_preloaded,
+    }
+}
+
+/// The paths whose filesystems the host source watches, and what each holds.
+pub fn host_paths(config: &Config) -> Vec<(&'static str, std::path::PathBuf)> {
+    let c = &config.coordinator;
+    vec![
+        (sources::host::roles::COORDINATOR_DB, c.database.clone()),
+        (sources::host::roles::COORDINATOR_OUT, c.root.join("out")),
+        (sources::host::roles::COORDINATOR_LOGS, c.logs_dir.clone()),
+        (sources::host::roles::DATA_DIR, config.data_dir.clone()),
+    ]
+}
+
+/// Every route served: each feature's own routes.
+pub fn routes(config: &Config) -> Vec<Route> {
+    let mut routes = status::routes();
+    routes.extend(logs::api::routes(logs::LogsHub::new(
+        logs::LogsSettings::from_config(config),
+    )));
+    routes.extend(sources::coordinator_db::handlers::routes());
+    routes.extend(sources::prices::routes());
+    routes.push(prometheus::route());
+    routes.extend(web::routes());
+    routes
+}
+
+/// The server's limits, from `web_server.*`.
+pub fn http_settings(web: &WebServer) -> http::Settings {
+    http::Settings {
+        max_connections: web.max_connections,
+        header_timeout: web.header_timeout,
+        keep_alive: web.keep_alive,
+        write_timeout: web.write_timeout,
+        hosts: HostPolicy::new(web.host, &web.allowed_hosts),
+    }
+}

@@ -1,0 +1,92 @@
+//! The typed source store: one slot per source holding its latest data as `Arc<T>`.
+//!
+//! A source returns its data as a [`SourceData`] (through `From`, so `Refreshed::new(report)`
+//! picks the variant from the type); the scheduler puts it in its slot of [`Sources`];
+//! renderers read the slot they name (`view.data.prices`). A wrong source or type does not
+//! compile.
+
+use std::sync::Arc;
+
+use super::coordinator::ProcessReport;
+use super::coordinator_db::inverter::InverterData;
+use super::coordinator_db::source::CoordinatorData;
+use super::host::HostReport;
+use super::journal::JournalData;
+use super::log_dir::LogListing;
+use super::prices::PriceData;
+use crate::refresh::{self, SourceId, Store};
+
+/// Writes the store's slots, the data enum and its `From` impls from one list of
+/// `slot: Variant(Type)`, so that a source is named once.
+macro_rules! slots {
+    ($($slot:ident: $variant:ident($ty:ty)),* $(,)?) => {
+        /// The sources' latest data: `None` until a source first returns data, then its
+        /// last good data (kept through failures).
+        #[derive(Debug, Default, Clone)]
+        pub struct Sources {
+            $(pub $slot: Option<Arc<$ty>>,)*
+        }
+
+        /// One refresh's data, tagged with its source.
+        #[derive(Debug)]
+        #[allow(
+            clippy::large_enum_variant,
+            reason = "one value per refresh, moved once through a channel into its slot"
+        )]
+        pub enum SourceData {
+            $($variant($ty),)*
+        }
+
+        impl SourceData {
+            $(
+                #[doc = concat!("The data, when it is the `", stringify!($slot), "` source's.")]
+                pub fn $slot(&self) -> Option<&$ty> {
+                    match self {
+                        SourceData::$variant(d) => Some(d),
+                        #[allow(unreachable_patterns, reason = "one arm per other source")]
+                        _ => None,
+                    }
+                }
+            )*
+        }
+
+        $(impl From<$ty> for SourceData {
+            fn from(data: $ty) -> SourceData {
+                SourceData::$variant(data)
+            }
+        })*
+
+        impl Store for Sources {
+            type Data = SourceData;
+
+            fn source_of(data: &SourceData) -> SourceId {
+                match data {
+                    $(SourceData::$variant(_) => SourceId::$variant,)*
+                }
+            }
+
+            fn put(&mut self, data: SourceData) {
+                match data {
+                    $(SourceData::$variant(d) => self.$slot = Some(Arc::new(d)),)*
+                }
+            }
+        }
+    };
+}
+
+slots! {
+    coordinator: Coordinator(ProcessReport),
+    logs: Logs(LogListing),
+    journal: Journal(JournalData),
+    inverter: Inverter(InverterData),
+    prices: Prices(PriceData),
+    metrics: Metrics(CoordinatorData),
+    host: Host(HostReport),
+}
+
+/// What a renderer sees of the sources.
+pub type View<'a> = refresh::StoreView<'a, Sources>;
+/// A source of this store.
+pub type DynSource = Box<dyn refresh::Source<SourceData>>;
+/// One refresh's result.
+pub type SourceResult = refresh::SourceResult<SourceData>;
