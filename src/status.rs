@@ -28,6 +28,8 @@ pub struct StatusRenderer {
     started: Instant,
     started_at: chrono::DateTime<chrono::Utc>,
     heartbeat: Arc<Heartbeat>,
+    /// `demo` when serving the demo's synthetic data, else `live`.
+    origin: &'static str,
 }
 
 impl StatusRenderer {
@@ -36,8 +38,30 @@ impl StatusRenderer {
             started: Instant::now(),
             started_at: clock::now(),
             heartbeat,
+            origin: "live",
         }
     }
+
+    /// Says `origin: "demo"` (the config's `demo: true`).
+    pub fn demo(mut self, demo: bool) -> StatusRenderer {
+        self.origin = if demo { "demo" } else { "live" };
+        self
+    }
+}
+
+/// Why an unavailable source is expected to be unavailable on this machine (it is then not
+/// a problem): a journal where there is no `journalctl` or no journal, i.e. no systemd.
+pub fn expected_absence(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let error = s.last_error.as_deref()?;
+    let no_journal = s.id == SourceId::Journal
+        && s.freshness(now) == Freshness::Unavailable
+        && ((error.starts_with("cannot run") && error.contains("No such file"))
+            || error.contains("found no journal"));
+    no_journal.then(|| {
+        "no systemd journal on this machine (journalctl is missing or finds no journal); \
+         the coordinator's log files are still read"
+            .to_string()
+    })
 }
 
 /// The cache-age keys of the original dashboard, and the sources behind them.
@@ -62,6 +86,7 @@ fn source_stable_json(s: &SourceStatus, view: &View) -> Map<String, Value> {
         "consecutive_failures": s.consecutive_failures,
         "interval_s": s.interval.as_secs(),
         "warnings": s.warnings,
+        "expected_absence": expected_absence(s, view.now),
     })
     .as_object()
     .cloned()
@@ -124,6 +149,9 @@ fn problems(
             ));
         }
         out.extend(s.warnings.iter().map(|w| format!("{}: {}", s.name(), w)));
+        if expected_absence(s, view.now).is_some() {
+            continue;
+        }
         match (&s.last_error, state) {
             (Some(e), _) => out.push(format!("{}: {}", s.name(), e)),
             (None, Freshness::Fresh) => {}
@@ -163,11 +191,10 @@ impl Renderer<Sources> for StatusRenderer {
             cache_ages.insert(format!("{key}_s"), json!(age));
             last_errors.insert(key.to_string(), json!(s.and_then(|s| s.last_error.clone())));
         }
-        let all_fresh = view
-            .sources
-            .iter()
-            .all(|s| s.freshness(now) == Freshness::Fresh && in_future(s, now).is_none())
-            && host.is_none_or(|h| h.warnings.is_empty());
+        let all_fresh = view.sources.iter().all(|s| {
+            (s.freshness(now) == Freshness::Fresh && in_future(s, now).is_none())
+                || expected_absence(s, now).is_some()
+        }) && host.is_none_or(|h| h.warnings.is_empty());
         let log_files: Map<String, Value> = logs
             .map(|l| {
                 l.files
@@ -192,11 +219,13 @@ impl Renderer<Sources> for StatusRenderer {
                 "rss_bytes": r.rss_bytes,
                 "command": r.command,
                 "found_by": r.found_by,
+                "simulated": r.simulated,
             })
         });
         let storage = crate::sources::storage_state(view);
         let status = json!({
             "status": "running",
+            "origin": self.origin,
             "version": env!("CARGO_PKG_VERSION"),
             "timestamp": clock::local_rfc3339(now),
             "started_at": clock::local_rfc3339(self.started_at),
@@ -218,6 +247,7 @@ impl Renderer<Sources> for StatusRenderer {
             "problems": problems(view, coordinator, host),
         });
         let dashboard_status = json!({
+            "origin": self.origin,
             "version": env!("CARGO_PKG_VERSION"),
             "started_at": clock::local_rfc3339(self.started_at),
             "coordinator_running": coordinator.map(|r| r.running),
@@ -227,6 +257,7 @@ impl Renderer<Sources> for StatusRenderer {
                 "started_at": r.started_at.map(clock::local_rfc3339),
                 "cpu_percent": r.cpu_percent.map(|c| (c * 10.0).round() / 10.0),
                 "rss_bytes": r.rss_bytes,
+                "simulated": r.simulated,
             })),
             "storage": crate::sources::storage_state(view),
             // Without the uptime, which ticks: the page computes it from `boot_time`.

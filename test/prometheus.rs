@@ -23,7 +23,8 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const PROMTOOL: &str = "/usr/bin/promtool";
 
-/// The demo's data (2 days, seed 2026) served by the real binary on a free port. With
+/// The demo's data (2 days, seed 2026) served by the real binary on a free port, outside
+/// demo mode (the coordinator process is looked for, as on a real installation). With
 /// `coordinator`, a stand-in coordinator process (a Python script of a name no other test
 /// uses) runs while the daemon starts, so the process metrics have a process to measure.
 fn demo_daemon(coordinator: bool) -> (tempfile::TempDir, Daemon, Option<KillOnDrop>) {
@@ -48,7 +49,9 @@ fn demo_daemon(coordinator: bool) -> (tempfile::TempDir, Daemon, Option<KillOnDr
         .replace(
             "web_server:\n",
             "web_server:\n  coordinator_pid_check_interval_seconds: 1\n",
-        );
+        )
+        // The process metrics of a real (or missing) process, not the demo's simulated one.
+        .replace("demo: true\n", "demo: false\n");
     std::fs::write(&config, text).unwrap();
     let child = coordinator.then(|| {
         std::fs::write(&script, "import time\ntime.sleep(120)\n").unwrap();

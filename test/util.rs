@@ -81,8 +81,15 @@ impl TestEnv {
     /// add keys under `web_server:` by starting lines with two spaces right after it).
     pub fn write_config(&self, port: u16, web_extra: &str, extra: &str) -> PathBuf {
         let path = self.dir.path().join("config.yaml");
+        // Tests never call PSE: unless a test brings its own stand-in, prices come from a
+        // loopback port that refuses at once.
+        let prices = if extra.contains("prices:") {
+            ""
+        } else {
+            "prices:\n  api_url: http://127.0.0.1:9/api/csdac-pln\n"
+        };
         let text = format!(
-            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{web_extra}coordinator:\n  root: root\n  process_match: {}\ndata_dir: data\nlog_level: debug\n{extra}",
+            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{web_extra}coordinator:\n  root: root\n  process_match: {}\ndata_dir: data\nlog_level: debug\n{prices}{extra}",
             self.process_match
         );
         std::fs::write(&path, text).unwrap();

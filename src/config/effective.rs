@@ -57,6 +57,7 @@ impl Config {
             },
             "data_dir": p(&self.data_dir),
             "log_level": self.log_level.to_string().to_lowercase(),
+            "demo": self.demo,
         });
         serde_yaml::to_string(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }

@@ -77,6 +77,10 @@ pub struct Config {
     /// Where energy-monitor keeps its own files (e.g. `price_cache.json`).
     pub data_dir: PathBuf,
     pub log_level: log::LevelFilter,
+    /// The coordinator root is synthetic demo data (`energy-monitor demo` writes this):
+    /// prices come from the demo's cache only and say `demo` as their origin, and the
+    /// coordinator process is simulated by the demo instead of searched for.
+    pub demo: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -415,6 +419,7 @@ impl Config {
             host,
             data_dir,
             log_level,
+            demo: raw.demo.unwrap_or(false),
         })
     }
 

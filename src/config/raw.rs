@@ -13,6 +13,7 @@ pub struct RawConfig {
     pub host: RawHost,
     pub data_dir: Option<String>,
     pub log_level: Option<String>,
+    pub demo: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -94,7 +94,7 @@ pub fn run(config: Config) -> i32 {
     let cell = Arc::new(SnapshotCell::default());
     let wiring = wiring::build(
         &config,
-        Box::new(StatusRenderer::new(Arc::clone(&heartbeat))),
+        Box::new(StatusRenderer::new(Arc::clone(&heartbeat)).demo(config.demo)),
     );
     let wiring_prices_preloaded = wiring.prices_preloaded;
     let refresh = match refresh::spawn(

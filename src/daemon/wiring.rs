@@ -48,12 +48,16 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring
         },
     )
     .with_tariff_warning(p.tariff_warning.clone());
+    if config.demo {
+        prices = prices.demo();
+    }
     let prices_preloaded = prices.preload();
+    let process = sources::coordinator::CoordinatorProcess::new(
+        &config.coordinator.process_match,
+        config.web.pid_interval,
+    );
     let sources: Vec<DynSource> = vec![
-        Box::new(sources::coordinator::CoordinatorProcess::new(
-            &config.coordinator.process_match,
-            config.web.pid_interval,
-        )),
+        Box::new(if config.demo { process.demo() } else { process }),
         Box::new(sources::log_dir::LogDirectory::new(
             config.coordinator.logs_dir.clone(),
             config.logs.refresh_interval,

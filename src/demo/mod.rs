@@ -425,11 +425,13 @@ fn config_text(o: &Options) -> String {
          coordinator:\n  root: .\n\
          data_dir: {DATA_DIR}\n\
          prices:\n\
-         \x20 # The demo's prices are the synthetic ones in {DATA_DIR}/price_cache.json. This\n\
-         \x20 # address on this machine refuses connections, so nothing is fetched from PSE\n\
-         \x20 # and the prices source reports that it cannot refresh. Remove the line to\n\
-         \x20 # fetch real PSE prices (they would then mix with simulated readings).\n\
+         \x20 # Unused while `demo` is true: the demo's prices are the synthetic ones in\n\
+         \x20 # {DATA_DIR}/price_cache.json and nothing is fetched from PSE. This address on\n\
+         \x20 # this machine refuses connections, should `demo` be removed.\n\
          \x20 api_url: http://127.0.0.1:9/api/csdac-pln\n\
+         # Synthetic data: prices say `demo` as their origin, the coordinator process is\n\
+         # simulated by the demo, and the page shows a demo banner.\n\
+         demo: true\n\
          log_level: info\n",
         seed = o.seed,
         port = o.port

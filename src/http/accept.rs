@@ -303,7 +303,13 @@ fn admit(
         return;
     }
     let mut cloned = stream.try_clone();
-    if cloned.as_ref().is_err_and(out_of_descriptors) {
+    let out_of_fds = cloned.as_ref().err().filter(|e| out_of_descriptors(e));
+    if let Some(e) = out_of_fds.map(ToString::to_string) {
+        // The owner hears of it even when an idle connection can make room.
+        throttle.warn(&format!(
+            "cannot serve a connection: {e}; closing an idle one to make room; raise \
+             LimitNOFILE or lower web_server.max_connections"
+        ));
         // Make room as at the cap: an idle connection gives its descriptors back.
         let open = registry.len();
         if registry.evict_one() && registry.wait_below(open, EVICT_WAIT) {

@@ -198,12 +198,20 @@ pub fn resolve(value: &str, listing: Option<&LogListing>) -> Option<Resolved> {
     })
 }
 
+/// The selector names without their aliases (the first name given for each target), in
+/// [`SELECTORS`] order: the list the page offers (published in `/api/dashboard` as
+/// `log_selectors`) and the start of every "valid files" answer.
+pub fn selector_names() -> impl Iterator<Item = &'static str> {
+    SELECTORS
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, sel))| !SELECTORS[..*i].iter().any(|(_, s)| s == sel))
+        .map(|(_, (name, _))| *name)
+}
+
 /// Every value `file=` accepts right now, for 404 answers.
 pub fn valid_names(listing: Option<&LogListing>) -> Vec<String> {
-    let mut names: Vec<String> = ["master", "fast_charge", "data", "journal", "summary"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut names: Vec<String> = selector_names().map(str::to_string).collect();
     if let Some(l) = listing {
         names.extend(l.files.iter().map(|f| f.name.clone()));
     }
@@ -213,6 +221,15 @@ pub fn valid_names(listing: Option<&LogListing>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selector_names_skip_aliases() {
+        let names: Vec<&str> = selector_names().collect();
+        assert_eq!(
+            names,
+            ["master", "fast_charge", "data", "journal", "summary"]
+        );
+    }
 
     #[test]
     fn gate_counts_and_frees() {

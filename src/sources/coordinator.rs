@@ -33,8 +33,12 @@ pub struct ProcessReport {
     pub cpu_percent: Option<f32>,
     pub rss_bytes: Option<u64>,
     pub command: Option<String>,
-    /// `pid` when the remembered PID was re-checked, `scan` after a full scan.
+    /// `pid` when the remembered PID was re-checked, `scan` after a full scan, `demo` when
+    /// the demo simulates the coordinator.
     pub found_by: &'static str,
+    /// No process was looked for: the demo simulates the coordinator (its data is
+    /// synthetic), so it is reported running, without a PID, CPU or memory.
+    pub simulated: bool,
 }
 
 /// The source. Owns the sysinfo state.
@@ -47,6 +51,8 @@ pub struct CoordinatorProcess {
     samples: u32,
     own_pid: Pid,
     cpus: f32,
+    /// Demo mode: report the coordinator as simulated by the demo, never scan.
+    demo: bool,
 }
 
 impl CoordinatorProcess {
@@ -64,7 +70,14 @@ impl CoordinatorProcess {
             cpus: std::thread::available_parallelism()
                 .map(|n| n.get() as f32)
                 .unwrap_or(1.0),
+            demo: false,
         }
+    }
+
+    /// Demo mode (`demo: true` in the config): the coordinator is simulated by the demo.
+    pub fn demo(mut self) -> CoordinatorProcess {
+        self.demo = true;
+        self
     }
 
     fn check_remembered(&mut self, pid: Pid) -> Option<ProcessReport> {
@@ -91,6 +104,7 @@ impl CoordinatorProcess {
             rss_bytes: Some(process.memory()),
             command: Some(cmd.join(" ")),
             found_by: "pid",
+            simulated: false,
         })
     }
 
@@ -122,6 +136,14 @@ impl Source<SourceData> for CoordinatorProcess {
     }
 
     fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult {
+        if self.demo {
+            return Ok(Refreshed::new(ProcessReport {
+                running: true,
+                found_by: "demo",
+                simulated: true,
+                ..not_running()
+            }));
+        }
         if let Some(pid) = self.remembered {
             if let Some(report) = self.check_remembered(pid) {
                 return Ok(Refreshed::new(report));
@@ -154,6 +176,7 @@ fn not_running() -> ProcessReport {
         rss_bytes: None,
         command: None,
         found_by: "scan",
+        simulated: false,
     }
 }
 

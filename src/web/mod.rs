@@ -5,9 +5,11 @@
 //! step), served with a Content-Security-Policy that allows scripts and styles from this
 //! origin only. `/api/dashboard` is composed by the refresh thread out of the bodies the
 //! other renderers built (status, current state, prices, metrics, decisions, history, month
-//! summary), so it is consistent with them byte for byte; fields that change every second
-//! (ages) are left out so that an unchanged poll is a 304. The page computes ages itself
-//! from the timestamps.
+//! summary), each read into its typed part ([`dto`]: only the fields the page reads), so it
+//! agrees with them value for value; fields that change every second (ages) are not parts,
+//! so an unchanged poll is a 304. The page computes ages itself from the timestamps. The
+//! document also says whether this is the demo (`demo`) and which log names `/logs`
+//! accepts (`log_selectors`, from [`crate::logs::SELECTORS`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -23,6 +25,8 @@ use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route}
 use crate::refresh::Composer;
 use crate::snapshot::{route_key, Body, Snapshot};
 use crate::sources::store::{Sources, View};
+
+pub mod dto;
 
 pub const DASHBOARD: &str = "/api/dashboard";
 /// The status part of the dashboard, rendered by the status renderer; not routed.
@@ -79,42 +83,66 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Keys left out of the embedded parts because they change every second.
-const VOLATILE: &[&str] = &["data_age_s", "cache_age_seconds", "data_warning"];
-
 /// Composes `/api/dashboard`.
 pub struct Dashboard {
     poll_seconds: u64,
+    demo: bool,
 }
+
+/// Reads a body into its typed part ([`dto`]).
+type PartReader = fn(&[u8]) -> Result<Value, String>;
 
 impl Dashboard {
     pub fn new(config: &Config) -> Dashboard {
         Dashboard {
             poll_seconds: config.web.dashboard_poll.as_secs(),
+            demo: config.demo,
         }
     }
 
-    /// (part name, route key) pairs, for the current Warsaw month.
-    fn parts(&self, view: &View) -> Vec<(&'static str, String)> {
+    /// (part name, route key, reader) for the current Warsaw month.
+    fn parts(&self, view: &View) -> Vec<(&'static str, String, PartReader)> {
         let today = clock::local_date(view.now);
         let (y, m) = (today.year(), today.month());
         let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
         vec![
-            ("status", DASHBOARD_STATUS.to_string()),
-            ("current_state", cdb::CURRENT_STATE.to_string()),
-            ("prices", prices::ROUTE.to_string()),
-            ("metrics", cdb::METRICS.to_string()),
+            (
+                "status",
+                DASHBOARD_STATUS.to_string(),
+                dto::part::<dto::Status>,
+            ),
+            (
+                "current_state",
+                cdb::CURRENT_STATE.to_string(),
+                dto::part::<dto::CurrentState>,
+            ),
+            (
+                "prices",
+                prices::ROUTE.to_string(),
+                dto::part::<dto::Prices>,
+            ),
+            (
+                "metrics",
+                cdb::METRICS.to_string(),
+                dto::part::<dto::Metrics>,
+            ),
             (
                 "decisions",
                 route_key(cdb::DECISIONS, &[("time_range", "24h")]),
+                dto::part::<dto::Decisions>,
             ),
-            ("history", cdb::HISTORICAL.to_string()),
+            (
+                "history",
+                cdb::HISTORICAL.to_string(),
+                dto::part::<dto::History>,
+            ),
             (
                 "month",
                 route_key(
                     cdb::MONTHLY_SUMMARY,
                     &[("year", &y.to_string()), ("month", &m.to_string())],
                 ),
+                dto::part::<dto::Month>,
             ),
             (
                 "comparison",
@@ -122,6 +150,7 @@ impl Dashboard {
                     cdb::MONTHLY_COMPARISON,
                     &[("year", &py.to_string()), ("month", &pm.to_string())],
                 ),
+                dto::part::<dto::Comparison>,
             ),
         ]
     }
@@ -129,49 +158,58 @@ impl Dashboard {
 
 impl Composer<Sources> for Dashboard {
     fn inputs(&self, view: &View) -> Vec<String> {
-        self.parts(view).into_iter().map(|(_, key)| key).collect()
+        self.parts(view)
+            .into_iter()
+            .map(|(_, key, _)| key)
+            .collect()
     }
 
     fn compose(&self, bodies: &HashMap<String, Arc<Body>>, view: &View) -> Vec<(String, Body)> {
         let mut doc = Map::new();
         let mut unavailable = Map::new();
-        for (name, key) in self.parts(view) {
-            let part = bodies.get(&key).and_then(|b| {
-                let value: Value = serde_json::from_slice(&b.bytes).ok()?;
-                Some((b.status, value))
-            });
-            match part {
-                Some((200, mut value)) => {
-                    if let Value::Object(obj) = &mut value {
-                        for k in VOLATILE {
-                            obj.remove(*k);
-                        }
+        for (name, key, read) in self.parts(view) {
+            let value = match bodies.get(&key) {
+                Some(b) if b.status == 200 => match read(&b.bytes) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        log::warn!("dashboard: {key} does not fit the dashboard's {name}: {e}");
+                        unavailable.insert(
+                            name.to_string(),
+                            json!({"status": 200, "reason": format!("{key} does not fit the dashboard: {e}")}),
+                        );
+                        Value::Null
                     }
-                    doc.insert(name.to_string(), value);
-                }
-                Some((status, value)) => {
-                    let reason = value
+                },
+                Some(b) => {
+                    let detail: Value = serde_json::from_slice(&b.bytes).unwrap_or(Value::Null);
+                    let reason = detail
                         .get("error")
                         .cloned()
-                        .unwrap_or(json!(format!("HTTP {status}")));
+                        .unwrap_or(json!(format!("HTTP {}", b.status)));
                     unavailable.insert(
                         name.to_string(),
-                        json!({"status": status, "reason": reason, "detail": value}),
+                        json!({"status": b.status, "reason": reason, "detail": detail}),
                     );
-                    doc.insert(name.to_string(), Value::Null);
+                    Value::Null
                 }
                 None => {
                     unavailable.insert(
                         name.to_string(),
                         json!({"status": null, "reason": "not available in this build or not produced yet"}),
                     );
-                    doc.insert(name.to_string(), Value::Null);
+                    Value::Null
                 }
-            }
+            };
+            doc.insert(name.to_string(), value);
         }
         doc.insert("unavailable".into(), Value::Object(unavailable));
         doc.insert("poll_seconds".into(), json!(self.poll_seconds));
         doc.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+        doc.insert("demo".into(), json!(self.demo));
+        doc.insert(
+            "log_selectors".into(),
+            json!(crate::logs::selector_names().collect::<Vec<_>>()),
+        );
         vec![(DASHBOARD.to_string(), Body::json(200, &Value::Object(doc)))]
     }
 }

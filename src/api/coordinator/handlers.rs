@@ -6,8 +6,10 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use serde_json::json;
 
-use super::render::{CURRENT_STATE, HISTORICAL, METRICS};
-use super::render::{DECISIONS, MISSING, MONTHLY_COMPARISON, MONTHLY_SUMMARY};
+use super::render::{
+    history_key, CURRENT_STATE, DECISIONS, HISTORICAL, HISTORY_RANGES, METRICS, MISSING,
+    MONTHLY_COMPARISON, MONTHLY_SUMMARY,
+};
 use crate::clock;
 use crate::http::query::{BadParam, Query};
 use crate::http::routes::{from_snapshot, serve_key, HttpContext, Reply, RequestInfo, Route};
@@ -22,7 +24,7 @@ pub fn routes() -> Vec<Route> {
         Route::exact(METRICS, from_snapshot),
         Route::exact(MONTHLY_SUMMARY, monthly_summary),
         Route::exact(MONTHLY_COMPARISON, monthly_comparison),
-        Route::exact(HISTORICAL, from_snapshot),
+        Route::exact(HISTORICAL, historical),
     ]
 }
 
@@ -31,6 +33,14 @@ pub fn decisions(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Repl
     let allowed = WINDOWS.map(|(r, _)| r);
     match req.query.one_of("time_range", &allowed, "24h") {
         Ok(range) => serve_key(snap, &route_key(DECISIONS, &[("time_range", range)])),
+        Err(e) => Reply::Owned(e.body()),
+    }
+}
+
+/// `GET /historical-data?range=24h|7d` (default 24h).
+pub fn historical(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
+    match req.query.one_of("range", &HISTORY_RANGES, "24h") {
+        Ok(range) => serve_key(snap, &history_key(range)),
         Err(e) => Reply::Owned(e.body()),
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::sources::coordinator_db::decisions::StoredDecision;
-use crate::sources::coordinator_db::energy::{EnergyRow, STEP_S};
+use crate::sources::coordinator_db::energy::{EnergyRow, STEP_S, WEEK_BUCKET_S};
 use chrono::Datelike;
 
 use crate::clock;
@@ -284,8 +284,27 @@ fn series(h: &[Option<EnergyRow>], f: impl Fn(&EnergyRow) -> Option<f64>) -> Vec
     h.iter().map(|r| r.as_ref().and_then(&f)).collect()
 }
 
-fn history_body(d: &CoordinatorData, s: &SourceStatus, view: &View) -> Body {
-    let Some(h) = &d.history else {
+/// The `/historical-data` range parameter's values, and the route key of each body.
+pub const HISTORY_RANGES: [&str; 2] = ["24h", "7d"];
+
+/// The route key of the `/historical-data` body of `range` (the 24-hour one is the default).
+pub fn history_key(range: &str) -> String {
+    if range == "24h" {
+        HISTORICAL.to_string()
+    } else {
+        route_key(HISTORICAL, &[("range", range)])
+    }
+}
+
+/// `/historical-data` for `range`: `24h` holds the samples at their native 5-minute step,
+/// `7d` the hourly means of the samples (`aggregation: "mean"`). Gaps are null.
+fn history_body(range: &str, d: &CoordinatorData, s: &SourceStatus, view: &View) -> Body {
+    let (h, step_s, aggregation) = if range == "24h" {
+        (&d.history, STEP_S, "none")
+    } else {
+        (&d.week, WEEK_BUCKET_S, "mean")
+    };
+    let Some(h) = h else {
         return Body::json(
             503,
             &json!({
@@ -297,9 +316,9 @@ fn history_body(d: &CoordinatorData, s: &SourceStatus, view: &View) -> Body {
         );
     };
     let times: Vec<chrono::DateTime<chrono::Utc>> = (0..h.slots.len())
-        .map(|i| h.start + chrono::Duration::seconds(STEP_S * i as i64))
+        .map(|i| h.start + chrono::Duration::seconds(step_s * i as i64))
         .collect();
-    let soc = series(&h.slots, |r| r.soc);
+    let soc = series(&h.slots, |r| r.soc.map(|x| round(x, 2)));
     let pv = series(&h.slots, |r| kw(r.pv_w));
     let newest = h.slots.iter().rev().flatten().next();
     let present: Vec<f64> = soc.iter().flatten().copied().collect();
@@ -313,9 +332,11 @@ fn history_body(d: &CoordinatorData, s: &SourceStatus, view: &View) -> Body {
         &json!({
             "data_source": "energy_data",
             "freshness": s.freshness(view.now),
-            "step_s": STEP_S,
+            "range": range,
+            "aggregation": aggregation,
+            "step_s": step_s,
             "from": clock::local_rfc3339(h.start),
-            "to": clock::local_rfc3339(times.last().copied().unwrap_or(h.start) + chrono::Duration::seconds(STEP_S)),
+            "to": clock::local_rfc3339(times.last().copied().unwrap_or(h.start) + chrono::Duration::seconds(step_s)),
             "timestamps": times.iter().map(|t| t.with_timezone(&clock::ZONE).format("%H:%M").to_string()).collect::<Vec<_>>(),
             "instants": times.iter().map(|t| clock::local_rfc3339(*t)).collect::<Vec<_>>(),
             "soc_data": soc,
@@ -390,8 +411,11 @@ impl Renderer<Sources> for CoordinatorRenderer {
             for (range, _) in WINDOWS {
                 out.push((route_key(DECISIONS, &[("time_range", range)]), body.clone()));
             }
-            for key in [METRICS, HISTORICAL, MONTHLY_SUMMARY, MONTHLY_COMPARISON] {
+            for key in [METRICS, MONTHLY_SUMMARY, MONTHLY_COMPARISON] {
                 out.push((key.to_string(), body.clone()));
+            }
+            for range in HISTORY_RANGES {
+                out.push((history_key(range), body.clone()));
             }
             out.push((format!("{MONTHLY_SUMMARY}?{MISSING}"), body.clone()));
             out.push((format!("{MONTHLY_COMPARISON}?{MISSING}"), body));
@@ -404,7 +428,9 @@ impl Renderer<Sources> for CoordinatorRenderer {
             ));
         }
         out.push((METRICS.to_string(), metrics_body(d, s, view)));
-        out.push((HISTORICAL.to_string(), history_body(d, s, view)));
+        for range in HISTORY_RANGES {
+            out.push((history_key(range), history_body(range, d, s, view)));
+        }
         let months = &d.months;
         for m in months.iter() {
             out.push((

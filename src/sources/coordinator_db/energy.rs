@@ -1,5 +1,6 @@
-//! `energy_data` rows (the coordinator's 5-minute samples) and the 24-hour history built
-//! from them at their native step, with gaps left as gaps.
+//! `energy_data` rows (the coordinator's 5-minute samples), the 24-hour history built
+//! from them at their native step and the 7-day history of hourly means, with gaps left as
+//! gaps.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rusqlite::types::ValueRef;
@@ -178,6 +179,50 @@ pub fn history(rows: &[EnergyRow], end: DateTime<Utc>) -> History {
     History { start, slots }
 }
 
+/// The 7-day history: hourly buckets.
+pub const WEEK_BUCKET_S: i64 = 3600;
+/// Buckets in the 7-day history.
+pub const WEEK_BUCKETS: usize = 7 * 24;
+
+/// Places `rows` into `count` buckets of `step_s` seconds, the last one holding `end`, and
+/// averages each value over the samples of its bucket that have it. A bucket without any
+/// sample is `None`; a value no sample of the bucket has is `None` too (never 0). The
+/// averaged row's `at` is the bucket's start; counters and zones are left out.
+pub fn buckets(rows: &[EnergyRow], end: DateTime<Utc>, step_s: i64, count: usize) -> History {
+    let last = Utc
+        .timestamp_opt(end.timestamp().div_euclid(step_s) * step_s, 0)
+        .single()
+        .unwrap_or(end);
+    let start = last - Duration::seconds(step_s * (count as i64 - 1));
+    let mut sums: Vec<Vec<EnergyRow>> = vec![Vec::new(); count];
+    for r in rows {
+        if r.at < start || r.at >= last + Duration::seconds(step_s) {
+            continue;
+        }
+        sums[((r.at - start).num_seconds() / step_s) as usize].push(r.clone());
+    }
+    let mean = |b: &[EnergyRow], f: fn(&EnergyRow) -> Option<f64>| {
+        let v: Vec<f64> = b.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let slots = sums
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            (!b.is_empty()).then(|| EnergyRow {
+                at: start + Duration::seconds(step_s * i as i64),
+                soc: mean(b, |r| r.soc),
+                pv_w: mean(b, |r| r.pv_w),
+                grid_w: mean(b, |r| r.grid_w),
+                house_w: mean(b, |r| r.house_w),
+                battery_w: mean(b, |r| r.battery_w),
+                ..Default::default()
+            })
+        })
+        .collect();
+    History { start, slots }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +256,35 @@ mod tests {
         assert_eq!(h.slots[HISTORY_SLOTS - 1].as_ref().unwrap().soc, Some(50.0));
         assert!(h.slots[HISTORY_SLOTS - 2].is_none(), "11:55 is a gap");
         assert_eq!(h.slots[HISTORY_SLOTS - 3].as_ref().unwrap().soc, Some(49.5));
+        assert_eq!(h.slots.iter().filter(|s| s.is_some()).count(), 3);
+    }
+
+    #[test]
+    fn buckets_average_and_keep_gaps() {
+        let end = DateTime::parse_from_rfc3339("2026-07-01T12:03:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut no_soc = row("2026-07-01T12:01:00Z", 0.0);
+        no_soc.soc = None;
+        no_soc.pv_w = Some(1000.0);
+        let rows = vec![
+            row("2026-07-01T12:00:00Z", 50.0),
+            row("2026-07-01T12:02:00Z", 52.0),
+            no_soc,
+            row("2026-07-01T10:30:00Z", 40.0),
+            row("2026-06-24T12:59:00Z", 1.0), // before the first bucket
+            row("2026-06-24T13:00:00Z", 2.0), // first bucket
+        ];
+        let h = buckets(&rows, end, WEEK_BUCKET_S, WEEK_BUCKETS);
+        assert_eq!(h.slots.len(), WEEK_BUCKETS);
+        assert_eq!(h.start.to_rfc3339(), "2026-06-24T13:00:00+00:00");
+        let last = h.slots[WEEK_BUCKETS - 1].as_ref().unwrap();
+        assert_eq!(last.soc, Some(51.0), "the sample without SOC is not a 0");
+        assert_eq!(last.pv_w, Some(1000.0));
+        assert_eq!(last.grid_w, None);
+        assert!(h.slots[WEEK_BUCKETS - 2].is_none(), "11:00 is a gap");
+        assert_eq!(h.slots[WEEK_BUCKETS - 3].as_ref().unwrap().soc, Some(40.0));
+        assert_eq!(h.slots[0].as_ref().unwrap().soc, Some(2.0));
         assert_eq!(h.slots.iter().filter(|s| s.is_some()).count(), 3);
     }
 }

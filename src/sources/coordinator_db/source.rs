@@ -80,6 +80,8 @@ pub struct CoordinatorData {
     pub pending_months: Vec<(i32, u32)>,
     /// `None` when the DB is unavailable.
     pub history: Option<History>,
+    /// Hourly means of the last 7 days; `None` when the DB is unavailable.
+    pub week: Option<History>,
     /// Rows and files skipped, with the reason.
     pub skipped: Vec<String>,
     /// Newest `energy_data` sample seen, if any.
@@ -203,6 +205,8 @@ impl CoordinatorSource {
         };
         let db_connected = db_problem.is_none();
         let history = db_connected.then(|| energy::history(&rows, now));
+        let week = db_connected
+            .then(|| energy::buckets(&rows, now, energy::WEEK_BUCKET_S, energy::WEEK_BUCKETS));
         let newest_sample = rows.last().map(|r| r.at);
 
         let MonthCache {
@@ -227,6 +231,7 @@ impl CoordinatorSource {
             months_built_at,
             pending_months,
             history,
+            week,
             skipped,
             newest_sample,
         })

@@ -59,6 +59,8 @@ pub struct PriceSource {
     cache_warning: Option<String>,
     /// The disk cache was read (by [`PriceSource::preload`] or the first refresh).
     disk_loaded: bool,
+    /// Demo mode: the disk cache is the only input, PSE is never asked, origin `demo`.
+    demo: bool,
 }
 
 impl PriceSource {
@@ -89,7 +91,16 @@ impl PriceSource {
             tariff_warning: None,
             cache_warning: None,
             disk_loaded: false,
+            demo: false,
         }
+    }
+
+    /// Demo mode (`demo: true` in the config): prices come from the demo's cache file
+    /// only, nothing is fetched, and the origin is `demo`.
+    pub fn demo(mut self) -> PriceSource {
+        self.demo = true;
+        self.label = "demo (synthetic prices)".to_string();
+        self
     }
 
     /// Reports `warning` (the tariff could not be understood) with every refresh, so that
@@ -263,6 +274,14 @@ impl PriceSource {
             .max(Duration::from_millis(100));
     }
 
+    fn origin(&self) -> &'static str {
+        if self.demo {
+            "demo"
+        } else {
+            self.origin
+        }
+    }
+
     fn data(&self, now: DateTime<Utc>, partial_error: Option<String>) -> Refreshed<SourceData> {
         let today = clock::local_date(now);
         let tomorrow_date = today.succ_opt().unwrap_or(today);
@@ -287,11 +306,11 @@ impl PriceSource {
             tomorrow,
             tomorrow_from: self.tomorrow_from(today),
             partial_error,
-            origin: self.origin,
+            origin: self.origin(),
             tariff_problem: self.tariff_warning.clone(),
         })
         .observed_at(observed)
-        .origin(self.origin)
+        .origin(self.origin())
     }
 
     fn save(&mut self) {
@@ -339,6 +358,18 @@ impl Source<SourceData> for PriceSource {
 
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
         let now = clock::now();
+        if self.demo {
+            self.load_disk(now);
+            self.prune(now);
+            self.next_wake = self.schedule.interval;
+            if !self.days.contains_key(&clock::local_date(now)) {
+                return Err(SourceError::new(format!(
+                    "the demo's price cache {} holds no prices for today; run `energy-monitor demo` again",
+                    self.cache_path.display()
+                )));
+            }
+            return Ok(self.data(now, None));
+        }
         if !self.started {
             self.started = true;
             self.load_disk(now);
