@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::{Config, WebServer};
 use crate::http::host::HostPolicy;
 use crate::http::routes::Route;
-use crate::refresh::{Composer, Renderer};
+use crate::refresh::{tagged, Composer, Renderer};
 use crate::sources::store::{DynSource, Sources};
 use crate::{api, http, logs, prometheus, sources, status, web};
 
@@ -57,30 +57,30 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring
         config.web.pid_interval,
     );
     let sources: Vec<DynSource> = vec![
-        Box::new(if config.demo { process.demo() } else { process }),
-        Box::new(sources::log_dir::LogDirectory::new(
+        tagged(if config.demo { process.demo() } else { process }),
+        tagged(sources::log_dir::LogDirectory::new(
             config.coordinator.logs_dir.clone(),
             config.logs.refresh_interval,
             config.logs.max_lines,
         )),
-        Box::new(sources::journal::Journal::new(
+        tagged(sources::journal::Journal::new(
             &config.coordinator.systemd_unit,
             config.logs.max_lines,
             config.logs.journal_interval,
         )),
-        Box::new(sources::coordinator_db::inverter::InverterSource::new(
+        tagged(sources::coordinator_db::inverter::InverterSource::new(
             config.coordinator.database.clone(),
             &config.coordinator.root,
             config.web.inverter_interval,
             config.web.staleness_threshold,
         )),
-        Box::new(sources::coordinator_db::source::CoordinatorSource::new(
+        tagged(sources::coordinator_db::source::CoordinatorSource::new(
             config.coordinator.database.clone(),
             &config.coordinator.root,
             config.web.metrics_interval,
         )),
-        Box::new(prices),
-        Box::new(sources::host::HostSource::new(
+        tagged(prices),
+        tagged(sources::host::HostSource::new(
             config.host.clone(),
             host_paths(config),
         )),

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,7 +156,9 @@ impl RefreshContext {
 ///
 /// `refresh` runs on the source's own lane thread. It must bound every blocking call
 /// (timeouts on network and DB calls), keep no lock of ours, and return typed data.
-pub trait Source<D>: Send + 'static {
+pub trait Source: Send + 'static {
+    /// The typed data one refresh returns.
+    type Data: Send + 'static;
     /// Which source this is (`sources.<name>` in `/status`, and in logs).
     fn id(&self) -> SourceId;
     /// The configured interval between refreshes.
@@ -173,13 +176,58 @@ pub trait Source<D>: Send + 'static {
             backoff(self.interval(), consecutive_failures)
         }
     }
-    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<D>;
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<Self::Data>;
     /// Problems that do not stop the source (a tariff that cannot be used, a cache that
     /// cannot be written, a reading served from a fallback), as they stand after the last
     /// refresh, successful or not; `/status` lists them under `problems`.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// A source whose data is turned into a store's tagged data `D` (through `Into`): how the
+/// lanes run sources of different data types, and how a source stays unaware of the store.
+struct Tagged<S, D>(S, PhantomData<fn() -> D>);
+
+impl<S, D> Source for Tagged<S, D>
+where
+    S: Source,
+    S::Data: Into<D>,
+    D: Send + 'static,
+{
+    type Data = D;
+    fn id(&self) -> SourceId {
+        self.0.id()
+    }
+    fn interval(&self) -> Duration {
+        self.0.interval()
+    }
+    fn stale_after(&self) -> Duration {
+        self.0.stale_after()
+    }
+    fn next_delay(&self, succeeded: bool, consecutive_failures: u32) -> Duration {
+        self.0.next_delay(succeeded, consecutive_failures)
+    }
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<D> {
+        self.0.refresh(ctx).map(|r| Refreshed {
+            data: r.data.into(),
+            observed_at: r.observed_at,
+            origin: r.origin,
+        })
+    }
+    fn warnings(&self) -> Vec<String> {
+        self.0.warnings()
+    }
+}
+
+/// `source`, its data tagged as `D` for the store.
+pub fn tagged<D, S>(source: S) -> Box<dyn Source<Data = D>>
+where
+    S: Source,
+    S::Data: Into<D>,
+    D: Send + 'static,
+{
+    Box::new(Tagged(source, PhantomData))
 }
 
 /// How current a source's data is.

@@ -91,7 +91,7 @@ impl RefreshHandle {
 /// Starts the lanes and the refresh thread. The first snapshot is published before this
 /// returns, so `/status` answers from the first request on.
 pub fn spawn<S: Store>(
-    sources: Vec<Box<dyn Source<S::Data>>>,
+    sources: Vec<Box<dyn Source<Data = S::Data>>>,
     renderers: Vec<Box<dyn Renderer<S>>>,
     composers: Vec<Box<dyn Composer<S>>>,
     cell: Arc<SnapshotCell>,
@@ -160,7 +160,7 @@ pub fn spawn<S: Store>(
 }
 
 fn run_lane<D: Send + 'static>(
-    mut source: Box<dyn Source<D>>,
+    mut source: Box<dyn Source<Data = D>>,
     index: usize,
     runs: Receiver<u32>,
     results: Sender<LaneResult<D>>,
@@ -463,7 +463,8 @@ mod tests {
         sleep: Duration,
     }
 
-    impl Source<Run> for Counting {
+    impl Source for Counting {
+        type Data = Run;
         fn id(&self) -> SourceId {
             self.id
         }
@@ -489,7 +490,7 @@ mod tests {
         ms: u64,
         fail: bool,
         sleep_ms: u64,
-    ) -> (Box<dyn Source<Run>>, Arc<AtomicUsize>) {
+    ) -> (Box<dyn Source<Data = Run>>, Arc<AtomicUsize>) {
         let runs = Arc::new(AtomicUsize::new(0));
         let src = Counting {
             id,
@@ -521,7 +522,7 @@ mod tests {
         }
     }
 
-    fn start(sources: Vec<Box<dyn Source<Run>>>) -> (RefreshHandle, Arc<SnapshotCell>) {
+    fn start(sources: Vec<Box<dyn Source<Data = Run>>>) -> (RefreshHandle, Arc<SnapshotCell>) {
         let cell = Arc::new(SnapshotCell::default());
         let hb = Arc::new(Heartbeat::new(Duration::from_secs(5)));
         let handle = spawn(sources, vec![Box::new(Echo)], vec![], Arc::clone(&cell), hb).unwrap();
@@ -617,7 +618,8 @@ mod tests {
     #[test]
     fn a_panicking_source_is_reported_and_retried() {
         struct Panics(Arc<AtomicUsize>);
-        impl Source<Run> for Panics {
+        impl Source for Panics {
+            type Data = Run;
             fn id(&self) -> SourceId {
                 A
             }

@@ -18,8 +18,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use crate::clock;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceId};
-use crate::sources::store::{SourceData, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceId, SourceResult};
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +125,9 @@ impl CoordinatorProcess {
     }
 }
 
-impl Source<SourceData> for CoordinatorProcess {
+impl Source for CoordinatorProcess {
+    type Data = ProcessReport;
+
     fn id(&self) -> SourceId {
         SourceId::Coordinator
     }
@@ -135,7 +136,7 @@ impl Source<SourceData> for CoordinatorProcess {
         self.interval
     }
 
-    fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult {
+    fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult<ProcessReport> {
         if self.demo {
             return Ok(Refreshed::new(ProcessReport {
                 running: true,
@@ -296,7 +297,7 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let r = loop {
             let first = source.refresh(&ctx).unwrap();
-            let r = first.data.coordinator().unwrap().clone();
+            let r = first.data.clone();
             if r.running || std::time::Instant::now() > deadline {
                 break r;
             }
@@ -307,13 +308,13 @@ mod tests {
         assert_eq!(r.found_by, "scan");
         assert!(r.rss_bytes.unwrap() > 0);
         let second = source.refresh(&ctx).unwrap();
-        let r = second.data.coordinator().unwrap().clone();
+        let r = second.data.clone();
         assert_eq!(r.found_by, "pid");
         assert!(r.cpu_percent.is_some());
         child.kill().unwrap();
         child.wait().unwrap();
         let third = source.refresh(&ctx).unwrap();
-        let r = third.data.coordinator().unwrap().clone();
+        let r = third.data.clone();
         assert!(!r.running);
         assert_eq!(r.pid, None);
     }

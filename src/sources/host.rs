@@ -22,8 +22,7 @@ use serde_json::{json, Value};
 use sysinfo::{Components, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::clock;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
-use crate::sources::store::{SourceData, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId, SourceResult};
 
 /// The `host:` section: how often the host is read, and when its state is a problem.
 #[derive(Debug, Clone, PartialEq)]
@@ -392,7 +391,9 @@ impl HostSource {
     }
 }
 
-impl Source<SourceData> for HostSource {
+impl Source for HostSource {
+    type Data = HostReport;
+
     fn id(&self) -> SourceId {
         SourceId::Host
     }
@@ -401,7 +402,7 @@ impl Source<SourceData> for HostSource {
         self.interval
     }
 
-    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<HostReport> {
         if !self.sampled {
             // A CPU share needs two samples; take the first one a moment before the second
             // so that the first report already has one.
@@ -626,7 +627,7 @@ mod tests {
     fn a_refresh_reads_this_machine() {
         let mut s = HostSource::new(thresholds(), vec![(roles::DATA_DIR, std::env::temp_dir())]);
         let r = s.refresh(&RefreshContext::default()).unwrap();
-        let r = r.data.host().unwrap();
+        let r = r.data;
         assert!(r.cpu_percent.is_some(), "the first report has a CPU share");
         assert!(r.memory.as_ref().unwrap().total_bytes > 0);
         assert!(r.process.rss_bytes.unwrap() > 0);

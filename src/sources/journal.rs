@@ -21,9 +21,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId, SourceResult};
 use crate::sources::log_text::record::{self, Level, Record};
-use crate::sources::store::{SourceData, SourceResult};
 
 /// How long one `journalctl` run may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -278,7 +277,9 @@ impl Journal {
     }
 }
 
-impl Source<SourceData> for Journal {
+impl Source for Journal {
+    type Data = JournalData;
+
     fn id(&self) -> SourceId {
         SourceId::Journal
     }
@@ -287,7 +288,7 @@ impl Source<SourceData> for Journal {
         self.interval
     }
 
-    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<JournalData> {
         let (out, err) = run_bounded(&self.program, &self.args(), TIMEOUT, ctx)?;
         // journalctl exits 0 on a machine without any journal, and says so on stderr.
         if err.contains("No journal files were found") {

@@ -15,10 +15,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId, SourceResult};
 use crate::sources::log_text::record::{self, Record};
 use crate::sources::log_text::tail;
-use crate::sources::store::{SourceData, SourceResult};
 
 /// At most this many bytes are read from the end of one file per refresh, whatever
 /// `logs.max_lines` says (it bounds memory when lines are very long).
@@ -151,7 +150,9 @@ pub fn list(dir: &std::path::Path) -> std::io::Result<Vec<LogFileInfo>> {
     Ok(files)
 }
 
-impl Source<SourceData> for LogDirectory {
+impl Source for LogDirectory {
+    type Data = LogListing;
+
     fn id(&self) -> SourceId {
         SourceId::Logs
     }
@@ -160,7 +161,7 @@ impl Source<SourceData> for LogDirectory {
         self.interval
     }
 
-    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<LogListing> {
         let files = list(&self.dir).map_err(|e| {
             SourceError::new(format!(
                 "cannot list log directory {}: {e}",
@@ -236,7 +237,7 @@ mod tests {
         }
         let mut src = LogDirectory::new(dir.path().to_path_buf(), Duration::from_secs(1), 10);
         let out = src.refresh(&RefreshContext::default()).unwrap();
-        let listing = out.data.logs().unwrap();
+        let listing = out.data;
         assert_eq!(listing.files.len(), MAX_TAILED_FILES + 2);
         assert_eq!(listing.tails.len(), MAX_TAILED_FILES);
         assert_eq!(listing.tail_errors.len(), 2);

@@ -1,7 +1,7 @@
 //! The typed source store: one slot per source holding its latest data as `Arc<T>`.
 //!
-//! A source returns its data as a [`SourceData`] (through `From`, so `Refreshed::new(report)`
-//! picks the variant from the type); the scheduler puts it in its slot of [`Sources`];
+//! A source returns its own data type; [`refresh::tagged`] turns it into its [`SourceData`]
+//! variant (through `From`); the scheduler puts it in its slot of [`Sources`];
 //! renderers read the slot they name (`view.data.prices`). A wrong source or type does not
 //! compile.
 
@@ -35,19 +35,6 @@ macro_rules! slots {
         )]
         pub enum SourceData {
             $($variant($ty),)*
-        }
-
-        impl SourceData {
-            $(
-                #[doc = concat!("The data, when it is the `", stringify!($slot), "` source's.")]
-                pub fn $slot(&self) -> Option<&$ty> {
-                    match self {
-                        SourceData::$variant(d) => Some(d),
-                        #[allow(unreachable_patterns, reason = "one arm per other source")]
-                        _ => None,
-                    }
-                }
-            )*
         }
 
         $(impl From<$ty> for SourceData {
@@ -86,7 +73,5 @@ slots! {
 
 /// What a renderer sees of the sources.
 pub type View<'a> = refresh::StoreView<'a, Sources>;
-/// A source of this store.
-pub type DynSource = Box<dyn refresh::Source<SourceData>>;
-/// One refresh's result.
-pub type SourceResult = refresh::SourceResult<SourceData>;
+/// A source of this store (see [`refresh::tagged`]).
+pub type DynSource = Box<dyn refresh::Source<Data = SourceData>>;

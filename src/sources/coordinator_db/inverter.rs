@@ -13,8 +13,7 @@ use serde_json::Value;
 
 use super::db::{Db, DbError};
 use super::time;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
-use crate::sources::store::{SourceData, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId, SourceResult};
 
 /// How many of the newest rows (and state files) are tried before giving up.
 const CANDIDATES: usize = 5;
@@ -299,7 +298,9 @@ impl InverterSource {
     }
 }
 
-impl Source<SourceData> for InverterSource {
+impl Source for InverterSource {
+    type Data = InverterData;
+
     fn id(&self) -> SourceId {
         SourceId::Inverter
     }
@@ -316,7 +317,7 @@ impl Source<SourceData> for InverterSource {
         self.fallback_warning.iter().cloned().collect()
     }
 
-    fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult {
+    fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult<InverterData> {
         self.fallback_warning = None;
         let mut skipped = Vec::new();
         let db = self.read_db(&mut skipped);
@@ -499,7 +500,7 @@ mod tests {
             Duration::from_secs(60),
         );
         let r = src.refresh(&RefreshContext::default()).unwrap();
-        let data = r.data.inverter().unwrap();
+        let data = r.data;
         assert_eq!(data.reading.origin, "state_file");
         let w = src.warnings();
         assert_eq!(w.len(), 1, "{w:?}");

@@ -29,8 +29,7 @@ use super::figures::{self, Figures};
 use super::summary::{self, DaySummary, MonthSummary};
 use super::time;
 use crate::clock;
-use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId};
-use crate::sources::store::{SourceData, SourceResult};
+use crate::refresh::{RefreshContext, Refreshed, Source, SourceError, SourceId, SourceResult};
 
 /// How long month summaries are reused before they are rebuilt.
 pub const SUMMARY_TTL: Duration = Duration::from_secs(300);
@@ -620,7 +619,9 @@ pub fn list_snapshots(dir: &Path) -> HashMap<NaiveDate, (PathBuf, u64, Option<Sy
     out
 }
 
-impl Source<SourceData> for CoordinatorSource {
+impl Source for CoordinatorSource {
+    type Data = CoordinatorData;
+
     fn id(&self) -> SourceId {
         SourceId::Metrics
     }
@@ -639,7 +640,7 @@ impl Source<SourceData> for CoordinatorSource {
         }
     }
 
-    fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult {
+    fn refresh(&mut self, _ctx: &RefreshContext) -> SourceResult<CoordinatorData> {
         let now = clock::now();
         let data = self.refresh_at(now)?;
         Ok(Refreshed::new(data).origin(if self.db.is_open() {

@@ -14,8 +14,9 @@ use super::pse::{DayAnswer, PseClient};
 use super::tariff::Tariff;
 use super::{cache, parse};
 use crate::clock;
-use crate::refresh::{backoff, RefreshContext, Refreshed, Source, SourceError, SourceId};
-use crate::sources::store::{SourceData, SourceResult};
+use crate::refresh::{
+    backoff, RefreshContext, Refreshed, Source, SourceError, SourceId, SourceResult,
+};
 
 /// The schedule knobs.
 #[derive(Debug, Clone)]
@@ -282,7 +283,7 @@ impl PriceSource {
         }
     }
 
-    fn data(&self, now: DateTime<Utc>, partial_error: Option<String>) -> Refreshed<SourceData> {
+    fn data(&self, now: DateTime<Utc>, partial_error: Option<String>) -> Refreshed<PriceData> {
         let today = clock::local_date(now);
         let tomorrow_date = today.succ_opt().unwrap_or(today);
         let tomorrow = if self.days.contains_key(&tomorrow_date) {
@@ -329,7 +330,9 @@ impl PriceSource {
     }
 }
 
-impl Source<SourceData> for PriceSource {
+impl Source for PriceSource {
+    type Data = PriceData;
+
     fn id(&self) -> SourceId {
         SourceId::Prices
     }
@@ -356,7 +359,7 @@ impl Source<SourceData> for PriceSource {
             .collect()
     }
 
-    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult {
+    fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<PriceData> {
         let now = clock::now();
         if self.demo {
             self.load_disk(now);
