@@ -27,15 +27,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use super::conn::{BUSY, CLOSING, IDLE, READING};
 use super::Shared;
-
-/// Connection states, kept in the registry.
-pub const IDLE: u8 = 0;
-pub const BUSY: u8 = 1;
-/// Being closed by stop or eviction; its thread ends at its next read.
-pub const CLOSING: u8 = 2;
-/// Waiting for the rest of a request head (closed at stop, never evicted).
-pub const READING: u8 = 3;
 
 /// How long the acceptor backs off after an accept or spawn failure.
 const BACK_OFF: Duration = Duration::from_millis(100);

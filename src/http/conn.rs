@@ -19,13 +19,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use super::accept::{BUSY, IDLE, READING};
 use super::head::{self, Parsed, MAX_HEAD, MAX_REQUEST_LINE};
 use super::query::Query;
 use super::respond;
 use super::routes::{self, Reply, RequestInfo};
 use super::Shared;
 use crate::snapshot::Body;
+
+/// Connection states, kept in the registry.
+pub const IDLE: u8 = 0;
+pub const BUSY: u8 = 1;
+/// Being closed by stop or eviction; its thread ends at its next read.
+pub const CLOSING: u8 = 2;
+/// Waiting for the rest of a request head (closed at stop, never evicted).
+pub const READING: u8 = 3;
 
 /// While stopping, how long an idle connection is given to deliver a request already sent.
 const STOP_GRACE: Duration = Duration::from_millis(30);

@@ -36,9 +36,7 @@ use crate::snapshot::{route_key, Body, Snapshot};
 use crate::sources::log_dir::FileTail;
 use crate::sources::log_text::record::{self, Filter, Level, Record};
 
-pub const LOGS: &str = "/logs";
-pub const FILES: &str = "/logs/files";
-pub const DOWNLOAD: &str = "/logs/download/";
+pub use super::{DOWNLOAD, FILES, LOGS};
 
 /// The longest `q` accepted.
 pub const MAX_QUERY_CHARS: usize = 200;

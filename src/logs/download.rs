@@ -55,7 +55,7 @@ impl Refused {
             Refused::NoListing => Body::error(
                 503,
                 "the log directory has not been listed yet",
-                json!({"route": super::api::DOWNLOAD}),
+                json!({"route": super::DOWNLOAD}),
             ),
         }
     }

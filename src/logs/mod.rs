@@ -28,6 +28,11 @@ use crate::config::Config;
 use crate::sources::journal::JournalData;
 use crate::sources::log_dir::LogListing;
 
+/// The log routes.
+pub const LOGS: &str = "/logs";
+pub const FILES: &str = "/logs/files";
+pub const DOWNLOAD: &str = "/logs/download/";
+
 /// The `lines` default of `/logs`.
 pub const DEFAULT_LINES: usize = 100;
 
