@@ -101,8 +101,9 @@ pub trait Store: Default + Send + 'static {
     type Data: Send + 'static;
     /// The source `data` belongs to.
     fn source_of(data: &Self::Data) -> SourceId;
-    /// Replaces that source's data with `data`.
-    fn put(&mut self, data: Self::Data);
+    /// Replaces that source's data with `data`, unless it equals what the slot holds.
+    /// Returns true when the slot changed (a first value always changes it).
+    fn put(&mut self, data: Self::Data) -> bool;
 }
 
 /// The typed result of one successful refresh.
@@ -236,8 +237,12 @@ pub struct SourceStatus {
     pub next_due: Option<Instant>,
     pub in_flight_since: Option<Instant>,
     pub last_duration: Option<Duration>,
-    /// Bumped on every success; renderers re-run when it changes.
+    /// Bumped when a success brings data that differs from the data held (or a new origin
+    /// or observation time), and on the first failure after a success; renderers re-run
+    /// when it changes. A refresh that finds the same data leaves it alone.
     pub version: u64,
+    /// When the data held was first read (the success that last changed it).
+    pub changed_at: Option<DateTime<Utc>>,
     /// True once the source returned data (kept through later failures).
     pub has_data: bool,
 }
@@ -262,6 +267,7 @@ impl SourceStatus {
             in_flight_since: None,
             last_duration: None,
             version: 0,
+            changed_at: None,
             has_data: false,
         }
     }
@@ -666,12 +672,21 @@ impl<S: Store> Scheduler<S> {
                 status.last_success = Some(now);
                 status.last_error = None;
                 status.last_error_at = None;
+                let recovered = status.consecutive_failures > 0;
                 status.consecutive_failures = 0;
+                let moved = status.observed_at != refreshed.observed_at
+                    || status.origin != refreshed.origin
+                    || !status.has_data;
                 status.observed_at = refreshed.observed_at;
                 status.origin = refreshed.origin;
                 status.has_data = true;
-                self.store.put(refreshed.data);
-                status.version += 1;
+                let changed = self.store.put(refreshed.data);
+                if changed || moved {
+                    status.changed_at = Some(now);
+                }
+                if changed || moved || recovered {
+                    status.version += 1;
+                }
             }
             Err(e) => {
                 log::warn!("source {} failed: {}", status.id, e);
@@ -813,8 +828,8 @@ mod tests {
         fn source_of(data: &Run) -> SourceId {
             data.0
         }
-        fn put(&mut self, data: Run) {
-            self.0.insert(data.0, data.1);
+        fn put(&mut self, data: Run) -> bool {
+            self.0.insert(data.0, data.1) != Some(data.1)
         }
     }
 

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod coordinator;
 mod daemon;
+mod delivery;
 mod demo;
 mod http;
 mod logs;

@@ -258,7 +258,7 @@ function renderHeader() {
     const absent = s.expected_absence;
     if (absent) expected.push(name + ': ' + absent);
     const shown = absent ? 'expected' : s.state;
-    const age = ageOf(s.observed_at || s.last_success);
+    const age = ageOf(s.observed_at || s.changed_at);
     const text = name + ' ' + (absent ? 'not on this machine' : s.state === 'unavailable' ? 'unavailable' : fmtAge(age));
     box.append(el('span', {
       class: 'badge badge-' + shown, 'data-source': name, 'data-state': s.state,
@@ -284,7 +284,7 @@ function renderHeader() {
     : 'Show the state of every source' + (expected.length ? ' (' + expected.length + ' expected absence' + (expected.length > 1 ? 's' : '') + ')' : '');
   // Prices carry no freshness of their own: their source's state greys the Prices panel.
   const ps = sources.prices;
-  $('prices-stale').textContent = ps ? staleNote('panel-prices', 'The price data', ps.state === 'unavailable' ? null : ps.state, ps.last_success) : '';
+  $('prices-stale').textContent = ps ? staleNote('panel-prices', 'The price data', ps.state === 'unavailable' ? null : ps.state, ps.observed_at) : '';
   const demo = page.data && page.data.demo === true;
   $('demo-banner').hidden = !demo;
   document.documentElement.dataset.demo = String(demo);
@@ -859,7 +859,7 @@ function renderHost() {
   clear(body);
   for (const [name, s] of Object.entries((status && status.sources) || {})) {
     body.append(el('tr', {}, el('td', {}, name), el('td', { class: 'cat-' + s.state }, s.expected_absence ? 'not on this machine (expected)' : s.state),
-      el('td', {}, s.last_success ? fmtDateTime(s.last_success) + ' (' + fmtAge(ageOf(s.observed_at || s.last_success)) + ')' : 'never'),
+      el('td', {}, s.changed_at ? fmtDateTime(s.changed_at) + ' (' + fmtAge(ageOf(s.observed_at || s.changed_at)) + ')' : 'never'),
       el('td', { class: 'reason' }, s.expected_absence || s.last_error || '')));
   }
 }
@@ -896,7 +896,7 @@ function renderMachine(h) {
     return;
   }
   const hs = part('status').sources.host;
-  const stale = hs ? staleNote('panel-host', 'The host reading', hs.state, hs.observed_at || hs.last_success) : '';
+  const stale = hs ? staleNote('panel-host', 'The host reading', hs.state, hs.observed_at || hs.changed_at) : '';
   $('host-note').textContent = [stale].concat(h.warnings || [], h.filesystem_errors || []).filter((x) => x).join(' · ');
   const t = h.thresholds || {};
   setText('host-machine-cpu', isNum(h.cpu_percent) ? h.cpu_percent.toFixed(1) + ' %' : '–', h.cpu_percent);

@@ -89,6 +89,17 @@ pub struct Dashboard {
     demo: bool,
 }
 
+/// Fields of an error body that move with the clock (the time of the answer, countdowns,
+/// instants computed from them, ages); the document's `unavailable` details leave them out
+/// so that they do not change it.
+const TICKING: &[&str] = &[
+    "as_of",
+    "next_attempt",
+    "next_attempt_in_s",
+    "data_age_s",
+    "age_s",
+];
+
 /// Reads a body into its typed part ([`dto`]).
 type PartReader = fn(&[u8]) -> Result<Value, String>;
 
@@ -181,7 +192,10 @@ impl Composer<Sources> for Dashboard {
                     }
                 },
                 Some(b) => {
-                    let detail: Value = serde_json::from_slice(&b.bytes).unwrap_or(Value::Null);
+                    let mut detail: Value = serde_json::from_slice(&b.bytes).unwrap_or(Value::Null);
+                    if let Some(d) = detail.as_object_mut() {
+                        d.retain(|k, _| !TICKING.contains(&k.as_str()));
+                    }
                     let reason = detail
                         .get("error")
                         .cloned()
