@@ -712,12 +712,7 @@ impl<S: Store> Scheduler<S> {
         for slot in &mut self.renderers {
             let sig = signature(slot.renderer.as_ref(), &view);
             if slot.signature != Some(sig) {
-                slot.bodies = slot
-                    .renderer
-                    .render(&view)
-                    .into_iter()
-                    .map(|(k, b)| (k, Arc::new(b)))
-                    .collect();
+                slot.bodies = keep_unchanged(&slot.bodies, slot.renderer.render(&view));
                 slot.shared = slot.renderer.shared(&view);
                 slot.signature = Some(sig);
             }
@@ -736,12 +731,7 @@ impl<S: Store> Scheduler<S> {
             }
             let sig = h.finish();
             if slot.signature != Some(sig) {
-                slot.bodies = slot
-                    .composer
-                    .compose(&bodies, &view)
-                    .into_iter()
-                    .map(|(k, b)| (k, Arc::new(b)))
-                    .collect();
+                slot.bodies = keep_unchanged(&slot.bodies, slot.composer.compose(&bodies, &view));
                 slot.signature = Some(sig);
             }
         }
@@ -787,6 +777,26 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
     (base * factor)
         .min(interval)
         .max(Duration::from_millis(10).min(interval))
+}
+
+/// The new bodies of a renderer or composer, as shared bodies: one whose bytes equal the
+/// body it replaces (same key and ETag) keeps the old `Arc`, so it is neither compressed
+/// again nor held twice; a new one gets its gzip variant here, once.
+fn keep_unchanged(
+    old: &[(String, Arc<Body>)],
+    new: Vec<(String, Body)>,
+) -> Vec<(String, Arc<Body>)> {
+    new.into_iter()
+        .map(|(k, b)| {
+            let held = old
+                .iter()
+                .find(|(ok, ob)| *ok == k && ob.etag == b.etag && ob.status == b.status);
+            match held {
+                Some((_, ob)) => (k, Arc::clone(ob)),
+                None => (k, Arc::new(b.compressed())),
+            }
+        })
+        .collect()
 }
 
 fn signature<S>(renderer: &dyn Renderer<S>, view: &StoreView<S>) -> u64 {

@@ -13,7 +13,12 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::Serialize;
 
-/// One pre-serialized HTTP response: status, content type, bytes and their ETag.
+mod gzip;
+
+pub use gzip::{Gzip, GZIP_MIN_BYTES};
+
+/// One pre-serialized HTTP response: status, content type, bytes and their ETag, and the
+/// bytes gzip-compressed when they are worth it ([`Body::compressed`]).
 #[derive(Debug, Clone)]
 pub struct Body {
     pub status: u16,
@@ -23,6 +28,9 @@ pub struct Body {
     pub etag: String,
     /// Extra response headers (never built from client input).
     pub headers: Vec<(&'static str, String)>,
+    /// The same bytes gzip-compressed, with their own ETag; `None` for bodies built per
+    /// request and bodies under [`GZIP_MIN_BYTES`].
+    pub gzip: Option<Gzip>,
 }
 
 pub const JSON: &str = "application/json";
@@ -37,6 +45,7 @@ impl Body {
             bytes,
             etag,
             headers: Vec::new(),
+            gzip: None,
         }
     }
 

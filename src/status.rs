@@ -433,6 +433,8 @@ mod tests {
             path: path.into(),
             query: Query::default(),
             if_none_match: None,
+            accepts_gzip: false,
+            last_event_id: None,
         }
     }
 

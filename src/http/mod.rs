@@ -9,6 +9,7 @@
 
 pub mod accept;
 pub mod conn;
+pub mod encoding;
 pub mod head;
 pub mod host;
 pub mod query;

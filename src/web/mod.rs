@@ -12,7 +12,7 @@
 //! accepts (`log_selectors`, from [`crate::logs::SELECTORS`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::Datelike;
 use serde_json::{json, Map, Value};
@@ -48,37 +48,25 @@ fn asset(content_type: &'static str, text: &str) -> Body {
         .with_header("Referrer-Policy", "no-referrer")
 }
 
-fn static_body(
-    cell: &'static OnceLock<Arc<Body>>,
+/// A handler serving one embedded file, compressed once here (when the routes are built,
+/// never on a connection's thread).
+fn embedded(
     content_type: &'static str,
     text: &str,
-) -> Reply {
-    Reply::Shared(Arc::clone(
-        cell.get_or_init(|| Arc::new(asset(content_type, text))),
-    ))
-}
-
-fn index(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
-    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
-    static_body(&CELL, "text/html; charset=utf-8", INDEX_HTML)
-}
-
-fn app_js(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
-    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
-    static_body(&CELL, "text/javascript; charset=utf-8", APP_JS)
-}
-
-fn app_css(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
-    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
-    static_body(&CELL, "text/css; charset=utf-8", APP_CSS)
+) -> impl Fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply + Send + Sync + 'static {
+    let body = Arc::new(asset(content_type, text).compressed());
+    move |_: &RequestInfo, _: &Snapshot, _: &HttpContext| Reply::Shared(Arc::clone(&body))
 }
 
 /// The page's routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::exact("/", index),
-        Route::exact("/app.js", app_js),
-        Route::exact("/app.css", app_css),
+        Route::exact("/", embedded("text/html; charset=utf-8", INDEX_HTML)),
+        Route::exact(
+            "/app.js",
+            embedded("text/javascript; charset=utf-8", APP_JS),
+        ),
+        Route::exact("/app.css", embedded("text/css; charset=utf-8", APP_CSS)),
         Route::exact(DASHBOARD, from_snapshot),
     ]
 }
