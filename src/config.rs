@@ -71,6 +71,7 @@ pub struct RawWebServer {
     pub host: Option<String>,
     pub port: Option<i64>,
     pub max_connections: Option<i64>,
+    pub max_event_streams: Option<i64>,
     pub header_timeout_seconds: Option<i64>,
     pub keep_alive_seconds: Option<i64>,
     pub write_timeout_seconds: Option<i64>,
@@ -156,6 +157,8 @@ pub struct WebServer {
     pub port: u16,
     /// Open connections at most (each has a thread); one more gets a 503.
     pub max_connections: usize,
+    /// Open `/events` streams at most; one more gets a 503 (the page then polls).
+    pub max_event_streams: usize,
     /// The whole request head must arrive within this time of its first byte.
     pub header_timeout: Duration,
     /// An idle connection is closed after this long.
@@ -253,6 +256,7 @@ pub mod defaults {
     pub const STALENESS_S: u64 = 300;
     pub const API_TIMEOUT_S: u64 = 10;
     pub const DASHBOARD_POLL_S: u64 = 5;
+    pub const MAX_EVENT_STREAMS: usize = 16;
     pub const ROOT: &str = ".";
     pub const DATABASE: &str = "data/goodwe_energy.db";
     pub const LOGS_DIR: &str = "logs";
@@ -366,6 +370,16 @@ impl Config {
                 ))
             }
         };
+        let max_event_streams = match w.max_event_streams {
+            None => defaults::MAX_EVENT_STREAMS,
+            Some(n) if (1..=256).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(err(
+                    "web_server.max_event_streams",
+                    format!("{n} is out of range; use 1 to 256 open event streams"),
+                ))
+            }
+        };
         let secs = |key: &str, v: Option<i64>, default: u64| {
             seconds(&format!("web_server.{key}"), v, default, &err)
         };
@@ -399,6 +413,7 @@ impl Config {
             host,
             port,
             max_connections,
+            max_event_streams,
             header_timeout: short_secs(
                 "header_timeout_seconds",
                 w.header_timeout_seconds,
@@ -584,6 +599,7 @@ impl Config {
                 "host": w.host.to_string(),
                 "port": w.port,
                 "max_connections": w.max_connections,
+                "max_event_streams": w.max_event_streams,
                 "header_timeout_seconds": w.header_timeout.as_secs(),
                 "keep_alive_seconds": w.keep_alive.as_secs(),
                 "write_timeout_seconds": w.write_timeout.as_secs(),
@@ -1055,6 +1071,10 @@ mod tests {
             ("web_server:\n  prot: 1\n", "web_server.prot"),
             ("web_server:\n  port: 70000\n", "web_server.port"),
             ("web_server:\n  port: 0\n", "web_server.port"),
+            (
+                "web_server:\n  max_event_streams: 0\n",
+                "web_server.max_event_streams",
+            ),
             ("web_server:\n  port: abc\n", "web_server.port"),
             (
                 "web_server:\n  price_refresh_interval_seconds: 0\n",

@@ -793,6 +793,8 @@ fn keep_unchanged(
                 .find(|(ok, ob)| *ok == k && ob.etag == b.etag && ob.status == b.status);
             match held {
                 Some((_, ob)) => (k, Arc::clone(ob)),
+                // Keys under `/internal/` are parts of other bodies, never served.
+                None if k.starts_with("/internal/") => (k, Arc::new(b)),
                 None => (k, Arc::new(b.compressed())),
             }
         })

@@ -14,6 +14,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 mod gzip;
+pub mod watch;
 
 pub use gzip::{Gzip, GZIP_MIN_BYTES};
 
@@ -181,17 +182,25 @@ impl Snapshot {
     }
 }
 
-/// The shared cell holding the current snapshot.
+/// The shared cell holding the current snapshot, and the change notice of the bodies
+/// someone watches (see [`watch::Changes`]).
 #[derive(Default)]
 pub struct SnapshotCell {
     current: RwLock<Arc<Snapshot>>,
+    changes: watch::Changes,
 }
 
 impl SnapshotCell {
     pub fn new(initial: Snapshot) -> SnapshotCell {
         SnapshotCell {
             current: RwLock::new(Arc::new(initial)),
+            changes: watch::Changes::default(),
         }
+    }
+
+    /// The change notice: streams wait on it for a watched body to change.
+    pub fn changes(&self) -> &watch::Changes {
+        &self.changes
     }
 
     /// The current snapshot. The lock is held only to clone the `Arc`.
@@ -202,7 +211,8 @@ impl SnapshotCell {
     /// Replaces the snapshot whole. Only the refresh thread calls this.
     pub fn store(&self, next: Snapshot) {
         let next = Arc::new(next);
-        *self.current.write() = next;
+        let previous = std::mem::replace(&mut *self.current.write(), Arc::clone(&next));
+        self.changes.compare(&previous, &next);
     }
 }
 

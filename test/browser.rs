@@ -71,9 +71,10 @@ fn page_loads_without_errors_and_says_what_is_missing() {
         true
     );
 
-    // Polls continue, and unchanged ones are 304s.
+    // Updates come over the event stream (the fallback to polling is tested with the
+    // stream cap in `delivery`).
     b.wait_for(
-        "return Number(document.documentElement.dataset.polls) >= 3",
+        "return document.documentElement.dataset.streaming === 'true'",
         Duration::from_secs(10),
     );
     assert_eq!(

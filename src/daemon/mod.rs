@@ -92,6 +92,8 @@ pub fn run(config: Config) -> i32 {
 
     let heartbeat = Arc::new(Heartbeat::new(config.shortest_interval() * 3));
     let cell = Arc::new(SnapshotCell::default());
+    // `/events` streams wake when the dashboard document changes, and only then.
+    cell.changes().watch(crate::web::DASHBOARD);
     let wiring = wiring::build(
         &config,
         Box::new(StatusRenderer::new(Arc::clone(&heartbeat)).demo(config.demo)),

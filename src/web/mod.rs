@@ -27,10 +27,14 @@ use crate::sources::prices;
 use crate::sources::store::{Sources, View};
 
 pub mod dto;
+pub mod events;
 
 pub const DASHBOARD: &str = "/api/dashboard";
 /// The status part of the dashboard, rendered by the status renderer; not routed.
 pub const DASHBOARD_STATUS: &str = "/internal/dashboard-status";
+/// Each top-level field of the dashboard document is also published on its own, under
+/// this prefix and its name (not routed; `/events` sends the ones that changed).
+pub const SECTION_PREFIX: &str = "/internal/dashboard/";
 
 const INDEX_HTML: &str = include_str!("index.html");
 const APP_JS: &str = include_str!("app.js");
@@ -212,6 +216,11 @@ impl Composer<Sources> for Dashboard {
             "log_selectors".into(),
             json!(crate::logs::selector_names().collect::<Vec<_>>()),
         );
-        vec![(DASHBOARD.to_string(), Body::json(200, &Value::Object(doc)))]
+        let mut out: Vec<(String, Body)> = doc
+            .iter()
+            .map(|(name, value)| (format!("{SECTION_PREFIX}{name}"), Body::json(200, value)))
+            .collect();
+        out.push((DASHBOARD.to_string(), Body::json(200, &Value::Object(doc))));
+        out
     }
 }
