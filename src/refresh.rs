@@ -713,6 +713,10 @@ impl<S: Store> Scheduler<S> {
             let sig = signature(slot.renderer.as_ref(), &view);
             if slot.signature != Some(sig) {
                 slot.bodies = keep_unchanged(&slot.bodies, slot.renderer.render(&view));
+                log::trace!(
+                    "renderer ran: {}",
+                    slot.bodies.first().map_or("", |(k, _)| k.as_str())
+                );
                 slot.shared = slot.renderer.shared(&view);
                 slot.signature = Some(sig);
             }
@@ -732,6 +736,10 @@ impl<S: Store> Scheduler<S> {
             let sig = h.finish();
             if slot.signature != Some(sig) {
                 slot.bodies = keep_unchanged(&slot.bodies, slot.composer.compose(&bodies, &view));
+                log::trace!(
+                    "composer ran: {}",
+                    slot.bodies.last().map_or("", |(k, _)| k.as_str())
+                );
                 slot.signature = Some(sig);
             }
         }

@@ -56,9 +56,10 @@ fn numbers(v: &Value, path: &str, out: &mut Vec<String>) {
 fn without_db_or_files_every_data_route_is_unavailable_and_has_no_numbers() {
     let env = TestEnv::new();
     let d = env.start(FAST, "");
+    // `last_attempt` is set when a run starts; `last_error` once its failure is applied.
     d.wait_json("/status", Duration::from_secs(10), |v| {
-        v["sources"]["metrics"]["last_attempt"].is_string()
-            && v["sources"]["inverter"]["last_attempt"].is_string()
+        v["sources"]["metrics"]["last_error"].is_string()
+            && v["sources"]["inverter"]["last_error"].is_string()
     });
     for route in DATA_ROUTES {
         let r = d.get(route);

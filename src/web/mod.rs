@@ -116,7 +116,7 @@ impl Dashboard {
             ),
             (
                 "current_state",
-                cdb::CURRENT_STATE.to_string(),
+                cdb::CURRENT_STATE_STABLE.to_string(),
                 dto::part::<dto::CurrentState>,
             ),
             (
