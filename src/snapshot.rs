@@ -13,7 +13,13 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::Serialize;
 
-/// One pre-serialized HTTP response: status, content type, bytes and their ETag.
+mod gzip;
+pub mod watch;
+
+pub use gzip::{Gzip, GZIP_MIN_BYTES};
+
+/// One pre-serialized HTTP response: status, content type, bytes and their ETag, and the
+/// bytes gzip-compressed when they are worth it ([`Body::compressed`]).
 #[derive(Debug, Clone)]
 pub struct Body {
     pub status: u16,
@@ -23,6 +29,9 @@ pub struct Body {
     pub etag: String,
     /// Extra response headers (never built from client input).
     pub headers: Vec<(&'static str, String)>,
+    /// The same bytes gzip-compressed, with their own ETag; `None` for bodies built per
+    /// request and bodies under [`GZIP_MIN_BYTES`].
+    pub gzip: Option<Gzip>,
 }
 
 pub const JSON: &str = "application/json";
@@ -37,6 +46,7 @@ impl Body {
             bytes,
             etag,
             headers: Vec::new(),
+            gzip: None,
         }
     }
 
@@ -172,17 +182,25 @@ impl Snapshot {
     }
 }
 
-/// The shared cell holding the current snapshot.
+/// The shared cell holding the current snapshot, and the change notice of the bodies
+/// someone watches (see [`watch::Changes`]).
 #[derive(Default)]
 pub struct SnapshotCell {
     current: RwLock<Arc<Snapshot>>,
+    changes: watch::Changes,
 }
 
 impl SnapshotCell {
     pub fn new(initial: Snapshot) -> SnapshotCell {
         SnapshotCell {
             current: RwLock::new(Arc::new(initial)),
+            changes: watch::Changes::default(),
         }
+    }
+
+    /// The change notice: streams wait on it for a watched body to change.
+    pub fn changes(&self) -> &watch::Changes {
+        &self.changes
     }
 
     /// The current snapshot. The lock is held only to clone the `Arc`.
@@ -193,7 +211,8 @@ impl SnapshotCell {
     /// Replaces the snapshot whole. Only the refresh thread calls this.
     pub fn store(&self, next: Snapshot) {
         let next = Arc::new(next);
-        *self.current.write() = next;
+        let previous = std::mem::replace(&mut *self.current.write(), Arc::clone(&next));
+        self.changes.compare(&previous, &next);
     }
 }
 

@@ -73,11 +73,13 @@ const COMPAT_AGES: [(&str, SourceId); 3] = [
 
 /// What a source's status says that changes only when the source reports or its state
 /// changes (the dashboard embeds this, so that an unchanged poll stays a 304).
+/// A refresh that finds the same data moves none of it: `changed_at` is when the data held
+/// was first read, and `observed_at` falls back to it.
 fn source_stable_json(s: &SourceStatus, view: &View) -> Map<String, Value> {
-    let observed = s.observed_at.or(s.last_success).filter(|_| s.has_data);
+    let observed = s.observed_at.or(s.changed_at).filter(|_| s.has_data);
     json!({
         "state": s.freshness(view.now),
-        "last_success": s.last_success.map(clock::local_rfc3339),
+        "changed_at": s.changed_at.map(clock::local_rfc3339),
         "observed_at": observed.map(clock::local_rfc3339),
         "stale_after_s": s.stale_after.as_secs(),
         "origin": s.origin,
@@ -99,6 +101,15 @@ fn source_json(s: &SourceStatus, view: &View) -> Value {
     let in_flight = s
         .in_flight_since
         .map(|t| view.now_instant.saturating_duration_since(t).as_secs());
+    let observed = s.observed_at.or(s.last_success).filter(|_| s.has_data);
+    map.insert(
+        "last_success".into(),
+        json!(s.last_success.map(clock::local_rfc3339)),
+    );
+    map.insert(
+        "observed_at".into(),
+        json!(observed.map(clock::local_rfc3339)),
+    );
     map.insert("age_s".into(), json!(s.age(view.now).map(|a| a.as_secs())));
     map.insert("observed_in_future_s".into(), json!(in_future(s, view.now)));
     map.insert(
@@ -422,6 +433,8 @@ mod tests {
             path: path.into(),
             query: Query::default(),
             if_none_match: None,
+            accepts_gzip: false,
+            last_event_id: None,
         }
     }
 

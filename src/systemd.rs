@@ -108,11 +108,11 @@ pub fn spawn_self_check(
             let mut skipped_logged: Option<Instant> = None;
             let mut next = Instant::now() + period;
             loop {
-                while Instant::now() < next {
-                    if stopping.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    thread::sleep(Duration::from_millis(100).min(period));
+                // One sleep per probe, not a polling loop: nobody joins this thread, so
+                // shutdown need not wake it; it leaves at its next probe, or with the process.
+                thread::sleep(next.saturating_duration_since(Instant::now()));
+                if stopping.load(Ordering::Relaxed) {
+                    return;
                 }
                 next += period;
                 let refresh_ok = heartbeat.is_alive();

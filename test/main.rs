@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod coordinator;
 mod daemon;
+mod delivery;
 mod demo;
 mod http;
 mod logs;

@@ -3,6 +3,7 @@
 pub const HOST: &str = "127.0.0.1";
 pub const PORT: u16 = 8080;
 pub const MAX_CONNECTIONS: usize = 256;
+pub const MAX_EVENT_STREAMS: usize = 16;
 pub const HEADER_TIMEOUT_S: u64 = 10;
 pub const KEEP_ALIVE_S: u64 = 5;
 pub const WRITE_TIMEOUT_S: u64 = 30;

@@ -13,6 +13,7 @@ impl Config {
                 "host": w.host.to_string(),
                 "port": w.port,
                 "max_connections": w.max_connections,
+                "max_event_streams": w.max_event_streams,
                 "header_timeout_seconds": w.header_timeout.as_secs(),
                 "keep_alive_seconds": w.keep_alive.as_secs(),
                 "write_timeout_seconds": w.write_timeout.as_secs(),

@@ -89,6 +89,8 @@ pub struct WebServer {
     pub port: u16,
     /// Open connections at most (each has a thread); one more gets a 503.
     pub max_connections: usize,
+    /// Open `/events` streams at most; one more gets a 503 (the page then polls).
+    pub max_event_streams: usize,
     /// The whole request head must arrive within this time of its first byte.
     pub header_timeout: Duration,
     /// An idle connection is closed after this long.
@@ -228,6 +230,16 @@ impl Config {
                 ))
             }
         };
+        let max_event_streams = match w.max_event_streams {
+            None => defaults::MAX_EVENT_STREAMS,
+            Some(n) if (1..=256).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(err(
+                    "web_server.max_event_streams",
+                    format!("{n} is out of range; use 1 to 256 open event streams"),
+                ))
+            }
+        };
         let secs = |key: &str, v: Option<i64>, default: u64| {
             seconds(&format!("web_server.{key}"), v, default, &err)
         };
@@ -261,6 +273,7 @@ impl Config {
             host,
             port,
             max_connections,
+            max_event_streams,
             header_timeout: short_secs(
                 "header_timeout_seconds",
                 w.header_timeout_seconds,
@@ -677,6 +690,10 @@ mod tests {
             ("web_server:\n  prot: 1\n", "web_server.prot"),
             ("web_server:\n  port: 70000\n", "web_server.port"),
             ("web_server:\n  port: 0\n", "web_server.port"),
+            (
+                "web_server:\n  max_event_streams: 0\n",
+                "web_server.max_event_streams",
+            ),
             ("web_server:\n  port: abc\n", "web_server.port"),
             (
                 "web_server:\n  price_refresh_interval_seconds: 0\n",

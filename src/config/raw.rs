@@ -22,6 +22,7 @@ pub struct RawWebServer {
     pub host: Option<String>,
     pub port: Option<i64>,
     pub max_connections: Option<i64>,
+    pub max_event_streams: Option<i64>,
     pub header_timeout_seconds: Option<i64>,
     pub keep_alive_seconds: Option<i64>,
     pub write_timeout_seconds: Option<i64>,

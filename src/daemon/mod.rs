@@ -7,6 +7,7 @@
 //! code is 0 after a signal, 1 after a fatal event. A second SIGTERM/SIGINT exits at once.
 //! SIGHUP does not stop the daemon: it asks the refresh thread to refresh every source now.
 
+mod memory;
 pub mod wiring;
 
 use std::net::SocketAddr;
@@ -70,6 +71,7 @@ fn wait_for_body(cell: &SnapshotCell, key: &str, limit: Duration) {
 }
 
 pub fn run(config: Config) -> i32 {
+    memory::tune();
     logging::init(config.log_level);
     let config = Arc::new(config);
     let (events_tx, events_rx) = unbounded::<Event>();
@@ -92,6 +94,8 @@ pub fn run(config: Config) -> i32 {
 
     let heartbeat = Arc::new(Heartbeat::new(config.shortest_interval() * 3));
     let cell = Arc::new(SnapshotCell::default());
+    // `/events` streams wake when the dashboard document changes, and only then.
+    cell.changes().watch(crate::web::DASHBOARD);
     let wiring = wiring::build(
         &config,
         Box::new(StatusRenderer::new(Arc::clone(&heartbeat)).demo(config.demo)),

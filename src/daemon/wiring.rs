@@ -125,6 +125,7 @@ pub fn routes(config: &Config) -> Vec<Route> {
     routes.extend(api::prices::handlers::routes());
     routes.push(prometheus::route());
     routes.extend(web::routes());
+    routes.push(web::events::route(config.web.max_event_streams));
     routes
 }
 

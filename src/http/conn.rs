@@ -200,6 +200,8 @@ fn request_info(head: &head::Head) -> RequestInfo {
         path: path.to_string(),
         query: Query::parse(raw_query),
         if_none_match: head.if_none_match.clone(),
+        accepts_gzip: head.accepts_gzip,
+        last_event_id: head.last_event_id.clone(),
     }
 }
 
@@ -228,13 +230,30 @@ fn answer(
     keep_alive: bool,
     shared: &Shared,
 ) -> bool {
+    let gzip = info.accepts_gzip && body.gzip.is_some();
+    let etag = match (&body.gzip, gzip) {
+        (Some(gz), true) => &gz.etag,
+        _ => &body.etag,
+    };
     let not_modified = body.status == 200
         && info
             .if_none_match
             .as_deref()
-            .is_some_and(|tags| head::etag_matches(tags, &body.etag));
+            .is_some_and(|tags| head::etag_matches(tags, etag));
     let head_only = info.method == "HEAD";
-    write_body(stream, body, head_only, not_modified, keep_alive, shared)
+    if gzip {
+        write_variant(
+            stream,
+            body,
+            true,
+            head_only,
+            not_modified,
+            keep_alive,
+            shared,
+        )
+    } else {
+        write_body(stream, body, head_only, not_modified, keep_alive, shared)
+    }
 }
 
 /// Writes one response within the write deadline; false when the connection must end.
@@ -246,9 +265,34 @@ fn write_body(
     keep_alive: bool,
     shared: &Shared,
 ) -> bool {
-    let head = respond::head(body, not_modified, keep_alive);
+    write_variant(
+        stream,
+        body,
+        false,
+        head_only,
+        not_modified,
+        keep_alive,
+        shared,
+    )
+}
+
+/// [`write_body`] of the plain bytes, or of the gzip bytes when `gzip` (the body has them).
+fn write_variant(
+    stream: &TcpStream,
+    body: &Body,
+    gzip: bool,
+    head_only: bool,
+    not_modified: bool,
+    keep_alive: bool,
+    shared: &Shared,
+) -> bool {
+    let head = respond::head_as(body, gzip, not_modified, keep_alive);
+    let bytes = match (&body.gzip, gzip) {
+        (Some(gz), true) => &gz.bytes,
+        _ => &body.bytes,
+    };
     let with_body = !head_only && !not_modified;
-    let parts: [&[u8]; 2] = [&head, if with_body { &body.bytes } else { &[] }];
+    let parts: [&[u8]; 2] = [&head, if with_body { bytes } else { &[] }];
     match respond::write_all_by(stream, &parts, shared.settings.write_timeout) {
         Ok(()) => true,
         Err(e) => {

@@ -36,6 +36,10 @@ pub struct Head {
     pub host: Option<String>,
     /// Every `If-None-Match` field, joined with ", ".
     pub if_none_match: Option<String>,
+    /// True when `Accept-Encoding` allows gzip ([`super::encoding::accepts_gzip`]).
+    pub accepts_gzip: bool,
+    /// The `Last-Event-ID` value, if any (an event stream's reconnection).
+    pub last_event_id: Option<String>,
     /// Whether the client lets the connection stay open after this response.
     pub keep_alive: bool,
 }
@@ -114,6 +118,8 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Reject> {
     let mut hosts = 0;
     let mut content_length: Option<u64> = None;
     let mut if_none_match: Option<String> = None;
+    let mut accept_encoding = String::new();
+    let mut last_event_id: Option<String> = None;
     let mut close = false;
     let mut keep = false;
     for h in req.headers.iter() {
@@ -143,6 +149,11 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Reject> {
                 Some(prev) => format!("{prev}, {}", v.trim()),
                 None => v.trim().to_string(),
             });
+        } else if name.eq_ignore_ascii_case("accept-encoding") {
+            accept_encoding.push(',');
+            accept_encoding.push_str(&String::from_utf8_lossy(h.value));
+        } else if name.eq_ignore_ascii_case("last-event-id") {
+            last_event_id = Some(String::from_utf8_lossy(h.value).trim().to_string());
         } else if name.eq_ignore_ascii_case("connection") {
             for token in String::from_utf8_lossy(h.value).split(',') {
                 let t = token.trim();
@@ -171,6 +182,8 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Reject> {
             minor,
             host,
             if_none_match,
+            accepts_gzip: super::encoding::accepts_gzip(&accept_encoding),
+            last_event_id,
             keep_alive,
         },
         len,

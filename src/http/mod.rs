@@ -9,6 +9,7 @@
 
 pub mod accept;
 pub mod conn;
+pub mod encoding;
 pub mod head;
 pub mod host;
 pub mod query;
@@ -126,6 +127,8 @@ impl HttpServer {
     pub fn stop(self, deadline: Duration) {
         let until = Instant::now() + deadline;
         self.shared.ctx.stopping.store(true, Ordering::SeqCst);
+        // Streams waiting for a change wake up and end.
+        self.shared.cell.changes().close();
         // Wake the acceptor out of accept(): it then takes what is queued and leaves.
         let _ = TcpStream::connect_timeout(&probe_addr(self.addr), Duration::from_millis(100));
         while !self.acceptor.is_finished() && Instant::now() < until {

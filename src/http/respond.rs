@@ -35,6 +35,18 @@ const COMMON: &str = "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff
 /// otherwise the body's `Content-Length` is announced (also for HEAD). `keep_alive` says
 /// whether the connection stays open after this response.
 pub fn head(body: &Body, not_modified: bool, keep_alive: bool) -> Vec<u8> {
+    head_as(body, false, not_modified, keep_alive)
+}
+
+/// [`head`] of the body's gzip variant when `gzip` (and the body has one): its length,
+/// its ETag and `Content-Encoding: gzip`. A body that has a gzip variant says
+/// `Vary: Accept-Encoding` in both variants.
+pub fn head_as(body: &Body, gzip: bool, not_modified: bool, keep_alive: bool) -> Vec<u8> {
+    let gz = body.gzip.as_ref().filter(|_| gzip);
+    let (len, etag) = match gz {
+        Some(gz) => (gz.bytes.len(), &gz.etag),
+        None => (body.bytes.len(), &body.etag),
+    };
     let status = if not_modified { 304 } else { body.status };
     let mut out = Vec::with_capacity(320);
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason(status));
@@ -42,16 +54,21 @@ pub fn head(body: &Body, not_modified: bool, keep_alive: bool) -> Vec<u8> {
         let _ = write!(
             out,
             "Content-Type: {}\r\nContent-Length: {}\r\n",
-            body.content_type,
-            body.bytes.len()
+            body.content_type, len
         );
+        if gz.is_some() {
+            out.extend_from_slice(b"Content-Encoding: gzip\r\n");
+        }
+    }
+    if body.gzip.is_some() {
+        out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
     }
     // Date: the server's clock, so that clients can compute ages against it.
     let _ = write!(
         out,
         "Date: {}\r\nETag: {}\r\n{}Connection: {}\r\n",
         crate::clock::now().format("%a, %d %b %Y %H:%M:%S GMT"),
-        body.etag,
+        etag,
         COMMON,
         if keep_alive { "keep-alive" } else { "close" }
     );

@@ -23,6 +23,10 @@ pub struct RequestInfo {
     pub path: String,
     pub query: Query,
     pub if_none_match: Option<String>,
+    /// True when the client takes gzip (`Accept-Encoding`).
+    pub accepts_gzip: bool,
+    /// `Last-Event-ID`, when an event stream reconnects.
+    pub last_event_id: Option<String>,
 }
 
 /// A handler's answer.

@@ -101,8 +101,9 @@ pub trait Store: Default + Send + 'static {
     type Data: Send + 'static;
     /// The source `data` belongs to.
     fn source_of(data: &Self::Data) -> SourceId;
-    /// Replaces that source's data with `data`.
-    fn put(&mut self, data: Self::Data);
+    /// Replaces that source's data with `data`, unless it equals what the slot holds.
+    /// Returns true when the slot changed (a first value always changes it).
+    fn put(&mut self, data: Self::Data) -> bool;
 }
 
 /// The typed result of one successful refresh.
@@ -283,8 +284,12 @@ pub struct SourceStatus {
     pub next_due: Option<Instant>,
     pub in_flight_since: Option<Instant>,
     pub last_duration: Option<Duration>,
-    /// Bumped on every success; renderers re-run when it changes.
+    /// Bumped when a success brings data that differs from the data held (or a new origin
+    /// or observation time), and on the first failure after a success; renderers re-run
+    /// when it changes. A refresh that finds the same data leaves it alone.
     pub version: u64,
+    /// When the data held was first read (the success that last changed it).
+    pub changed_at: Option<DateTime<Utc>>,
     /// True once the source returned data (kept through later failures).
     pub has_data: bool,
 }
@@ -309,6 +314,7 @@ impl SourceStatus {
             in_flight_since: None,
             last_duration: None,
             version: 0,
+            changed_at: None,
             has_data: false,
         }
     }

@@ -307,12 +307,21 @@ impl<S: Store> Scheduler<S> {
                 status.last_success = Some(now);
                 status.last_error = None;
                 status.last_error_at = None;
+                let recovered = status.consecutive_failures > 0;
                 status.consecutive_failures = 0;
+                let moved = status.observed_at != refreshed.observed_at
+                    || status.origin != refreshed.origin
+                    || !status.has_data;
                 status.observed_at = refreshed.observed_at;
                 status.origin = refreshed.origin;
                 status.has_data = true;
-                self.store.put(refreshed.data);
-                status.version += 1;
+                let changed = self.store.put(refreshed.data);
+                if changed || moved {
+                    status.changed_at = Some(now);
+                }
+                if changed || moved || recovered {
+                    status.version += 1;
+                }
             }
             Err(e) => {
                 log::warn!("source {} failed: {}", status.id, e);
@@ -338,12 +347,11 @@ impl<S: Store> Scheduler<S> {
         for slot in &mut self.renderers {
             let sig = signature(slot.renderer.as_ref(), &view);
             if slot.signature != Some(sig) {
-                slot.bodies = slot
-                    .renderer
-                    .render(&view)
-                    .into_iter()
-                    .map(|(k, b)| (k, Arc::new(b)))
-                    .collect();
+                slot.bodies = keep_unchanged(&slot.bodies, slot.renderer.render(&view));
+                log::trace!(
+                    "renderer ran: {}",
+                    slot.bodies.first().map_or("", |(k, _)| k.as_str())
+                );
                 slot.shared = slot.renderer.shared(&view);
                 slot.signature = Some(sig);
             }
@@ -362,12 +370,11 @@ impl<S: Store> Scheduler<S> {
             }
             let sig = h.finish();
             if slot.signature != Some(sig) {
-                slot.bodies = slot
-                    .composer
-                    .compose(&bodies, &view)
-                    .into_iter()
-                    .map(|(k, b)| (k, Arc::new(b)))
-                    .collect();
+                slot.bodies = keep_unchanged(&slot.bodies, slot.composer.compose(&bodies, &view));
+                log::trace!(
+                    "composer ran: {}",
+                    slot.bodies.last().map_or("", |(k, _)| k.as_str())
+                );
                 slot.signature = Some(sig);
             }
         }
@@ -403,6 +410,28 @@ impl<S: Store> Scheduler<S> {
         }
         self.heartbeat.finished.store(true, Ordering::Relaxed);
     }
+}
+
+/// The new bodies of a renderer or composer, as shared bodies: one whose bytes equal the
+/// body it replaces (same key and ETag) keeps the old `Arc`, so it is neither compressed
+/// again nor held twice; a new one gets its gzip variant here, once.
+fn keep_unchanged(
+    old: &[(String, Arc<Body>)],
+    new: Vec<(String, Body)>,
+) -> Vec<(String, Arc<Body>)> {
+    new.into_iter()
+        .map(|(k, b)| {
+            let held = old
+                .iter()
+                .find(|(ok, ob)| *ok == k && ob.etag == b.etag && ob.status == b.status);
+            match held {
+                Some((_, ob)) => (k, Arc::clone(ob)),
+                // Keys under `/internal/` are parts of other bodies, never served.
+                None if k.starts_with("/internal/") => (k, Arc::new(b)),
+                None => (k, Arc::new(b.compressed())),
+            }
+        })
+        .collect()
 }
 
 fn signature<S>(renderer: &dyn Renderer<S>, view: &StoreView<S>) -> u64 {
@@ -445,8 +474,8 @@ mod tests {
         fn source_of(data: &Run) -> SourceId {
             data.0
         }
-        fn put(&mut self, data: Run) {
-            self.0.insert(data.0, data.1);
+        fn put(&mut self, data: Run) -> bool {
+            self.0.insert(data.0, data.1) != Some(data.1)
         }
     }
 

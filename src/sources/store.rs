@@ -52,13 +52,73 @@ macro_rules! slots {
                 }
             }
 
-            fn put(&mut self, data: SourceData) {
+            fn put(&mut self, data: SourceData) -> bool {
                 match data {
-                    $(SourceData::$variant(d) => self.$slot = Some(Arc::new(d)),)*
+                    $(SourceData::$variant(d) => {
+                        if self.$slot.as_deref().is_some_and(|held| held.same(&d)) {
+                            false
+                        } else {
+                            self.$slot = Some(Arc::new(d));
+                            true
+                        }
+                    })*
                 }
             }
         }
     };
+}
+
+/// Whether a refresh brought the data a slot already holds: then the slot keeps its value
+/// and the source's version stays, so nothing downstream re-renders. Only what a renderer
+/// shows counts; when a refresh happened (`read_at`, `refreshed_at`) does not.
+pub trait Same {
+    fn same(&self, held: &Self) -> bool;
+}
+
+macro_rules! same_by_eq {
+    ($($ty:ty),*) => {
+        $(impl Same for $ty {
+            fn same(&self, held: &Self) -> bool {
+                self == held
+            }
+        })*
+    };
+}
+
+same_by_eq!(ProcessReport, LogListing, InverterData, HostReport);
+
+impl Same for JournalData {
+    fn same(&self, held: &Self) -> bool {
+        self.unit == held.unit
+            && self.raw_lines == held.raw_lines
+            && self.complete == held.complete
+            && self.journal == held.journal
+            && self.summary == held.summary
+    }
+}
+
+impl Same for CoordinatorData {
+    fn same(&self, held: &Self) -> bool {
+        self.db_connected == held.db_connected
+            && self.db_problem == held.db_problem
+            && self.window_len == held.window_len
+            && self.metrics == held.metrics
+            && self.pending_months == held.pending_months
+            && self.history == held.history
+            && self.week == held.week
+            && self.skipped == held.skipped
+            && self.newest_sample == held.newest_sample
+            && self.decisions == held.decisions
+            && (Arc::ptr_eq(&self.months, &held.months) || self.months == held.months)
+    }
+}
+
+/// Prices are not compared: the source runs on its own calendar (a few times an hour at
+/// most) and each run may place a new day.
+impl Same for PriceData {
+    fn same(&self, _held: &Self) -> bool {
+        false
+    }
 }
 
 slots! {

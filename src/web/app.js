@@ -2,9 +2,12 @@
 //
 // One document, /api/dashboard, holds everything the first paint needs; its parts and
 // their fields are documented in the README ("The dashboard document") and typed on the
-// server, and this file reads nothing else from it. The page polls it with If-None-Match
-// (an unchanged poll is a 304 with no body), pauses while the tab is hidden, and refreshes at
-// once when it becomes visible again. Each section re-renders only when one of the parts it
+// server, and this file reads nothing else from it. The page takes it from /events (Server-
+// Sent Events: the whole document once, then only the sections that changed); when the
+// stream cannot be had (an old browser, a 503 at the server's cap, a proxy) it polls the
+// document with If-None-Match instead (an unchanged poll is a 304 with no body), pauses
+// while the tab is hidden, refreshes at once when it becomes visible again, and tries the
+// stream again a minute later. Each section re-renders only when one of the parts it
 // reads changed (compared as JSON text), so a pushed update of one part re-renders one
 // section. Data never goes through innerHTML: every text is set with textContent, every SVG
 // attribute is ours. Charts are drawn at the pixel size of their box, so text in them is
@@ -35,6 +38,11 @@ const page = {
   hover: {},
   logStream: null,
   logTimer: null,
+  events: null,
+  streaming: false,
+  eventsFailedAt: 0,
+  eventBytes: 0,
+  eventCount: 0,
 };
 const DECISIONS_PER_PAGE = 50;
 
@@ -258,7 +266,7 @@ function renderHeader() {
     const absent = s.expected_absence;
     if (absent) expected.push(name + ': ' + absent);
     const shown = absent ? 'expected' : s.state;
-    const age = ageOf(s.observed_at || s.last_success);
+    const age = ageOf(s.observed_at || s.changed_at);
     const text = name + ' ' + (absent ? 'not on this machine' : s.state === 'unavailable' ? 'unavailable' : fmtAge(age));
     box.append(el('span', {
       class: 'badge badge-' + shown, 'data-source': name, 'data-state': s.state,
@@ -284,7 +292,7 @@ function renderHeader() {
     : 'Show the state of every source' + (expected.length ? ' (' + expected.length + ' expected absence' + (expected.length > 1 ? 's' : '') + ')' : '');
   // Prices carry no freshness of their own: their source's state greys the Prices panel.
   const ps = sources.prices;
-  $('prices-stale').textContent = ps ? staleNote('panel-prices', 'The price data', ps.state === 'unavailable' ? null : ps.state, ps.last_success) : '';
+  $('prices-stale').textContent = ps ? staleNote('panel-prices', 'The price data', ps.state === 'unavailable' ? null : ps.state, ps.observed_at) : '';
   const demo = page.data && page.data.demo === true;
   $('demo-banner').hidden = !demo;
   document.documentElement.dataset.demo = String(demo);
@@ -859,7 +867,7 @@ function renderHost() {
   clear(body);
   for (const [name, s] of Object.entries((status && status.sources) || {})) {
     body.append(el('tr', {}, el('td', {}, name), el('td', { class: 'cat-' + s.state }, s.expected_absence ? 'not on this machine (expected)' : s.state),
-      el('td', {}, s.last_success ? fmtDateTime(s.last_success) + ' (' + fmtAge(ageOf(s.observed_at || s.last_success)) + ')' : 'never'),
+      el('td', {}, s.changed_at ? fmtDateTime(s.changed_at) + ' (' + fmtAge(ageOf(s.observed_at || s.changed_at)) + ')' : 'never'),
       el('td', { class: 'reason' }, s.expected_absence || s.last_error || '')));
   }
 }
@@ -896,7 +904,7 @@ function renderMachine(h) {
     return;
   }
   const hs = part('status').sources.host;
-  const stale = hs ? staleNote('panel-host', 'The host reading', hs.state, hs.observed_at || hs.last_success) : '';
+  const stale = hs ? staleNote('panel-host', 'The host reading', hs.state, hs.observed_at || hs.changed_at) : '';
   $('host-note').textContent = [stale].concat(h.warnings || [], h.filesystem_errors || []).filter((x) => x).join(' · ');
   const t = h.thresholds || {};
   setText('host-machine-cpu', isNum(h.cpu_percent) ? h.cpu_percent.toFixed(1) + ' %' : '–', h.cpu_percent);
@@ -1120,10 +1128,66 @@ function render(data) {
 }
 function schedule() {
   clearTimeout(page.timer);
-  if (!document.hidden) page.timer = setTimeout(poll, page.pollSeconds * 1000);
+  if (!document.hidden && !page.streaming) page.timer = setTimeout(poll, page.pollSeconds * 1000);
+}
+// The pushed document: `document` events carry it whole, `section` events one top-level
+// field of it; the event id is the document's ETag (what a poll would send as If-None-Match).
+function startEvents() {
+  if (page.events || typeof EventSource !== 'function') return;
+  const es = new EventSource('/events');
+  page.events = es;
+  const counted = (e) => {
+    page.eventBytes += e.data.length;
+    page.eventCount += 1;
+    document.documentElement.dataset.eventBytes = String(page.eventBytes);
+    document.documentElement.dataset.eventCount = String(page.eventCount);
+  };
+  const applied = (e) => {
+    page.etag = e.lastEventId || page.etag;
+    document.documentElement.dataset.etag = page.etag || '';
+    $('problem').textContent = '';
+    $('poll-state').textContent = 'updated ' + timeFmt.format(serverNow()) + ' · live';
+  };
+  es.addEventListener('open', () => {
+    page.streaming = true;
+    document.documentElement.dataset.streaming = 'true';
+    clearTimeout(page.timer);
+  });
+  es.addEventListener('clock', (e) => {
+    const t = Date.parse(JSON.parse(e.data));
+    if (!Number.isNaN(t)) page.skewMs = t - Date.now();
+  });
+  es.addEventListener('document', (e) => {
+    counted(e);
+    const data = JSON.parse(e.data);
+    if (isNum(data.poll_seconds) && data.poll_seconds > 0) page.pollSeconds = data.poll_seconds;
+    render(data);
+    applied(e);
+  });
+  es.addEventListener('section', (e) => {
+    counted(e);
+    const s = JSON.parse(e.data);
+    if (!page.data) return;
+    render(Object.assign({}, page.data, { [s.name]: s.value }));
+    applied(e);
+  });
+  const fallBack = () => {
+    es.close();
+    page.events = null;
+    page.streaming = false;
+    page.eventsFailedAt = Date.now();
+    document.documentElement.dataset.streaming = 'false';
+    poll();
+  };
+  es.addEventListener('end', fallBack);
+  // A stream that was refused (503 at the cap) or could not be opened is closed by the
+  // browser; one that broke is reopened by the browser itself (with Last-Event-ID).
+  es.addEventListener('error', () => { if (es.readyState === EventSource.CLOSED) fallBack(); });
 }
 async function poll() {
   clearTimeout(page.timer);
+  if (page.streaming) return;
+  if (!page.events && Date.now() - page.eventsFailedAt > 60000) startEvents();
   try {
     const headers = page.etag ? { 'If-None-Match': page.etag } : {};
     const r = await fetch('/api/dashboard', { headers, cache: 'no-store' });
@@ -1144,7 +1208,7 @@ async function poll() {
       $('problem').textContent = 'energy-monitor answered HTTP ' + r.status + '; retrying.';
     }
     if (r.ok || r.status === 304) $('problem').textContent = '';
-    $('poll-state').textContent = 'updated ' + timeFmt.format(serverNow()) + ' · polling every ' + page.pollSeconds + ' s';
+    if (!page.streaming) $('poll-state').textContent = 'updated ' + timeFmt.format(serverNow()) + ' · polling every ' + page.pollSeconds + ' s';
   } catch (e) {
     $('problem').textContent = 'Cannot reach energy-monitor (' + e.message + '); retrying.';
     $('poll-state').textContent = 'offline';
@@ -1194,7 +1258,8 @@ function start() {
   setInterval(() => {
     if (page.data && !document.hidden) { guarded(renderHeader); guarded(renderNow); guarded(renderHost); }
   }, 15000);
-  poll();
+  if (typeof EventSource === 'function') startEvents();
+  else poll();
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

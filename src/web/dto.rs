@@ -46,7 +46,9 @@ pub struct Coordinator {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SourceState {
     pub state: String,
-    pub last_success: Option<String>,
+    /// When the data held was first read (a refresh that finds the same data moves nothing).
+    pub changed_at: Option<String>,
+    /// When the data was observed at its origin, else `changed_at`.
     pub observed_at: Option<String>,
     pub origin: Option<String>,
     pub last_error: Option<String>,

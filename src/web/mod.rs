@@ -12,7 +12,7 @@
 //! accepts (`log_selectors`, from [`crate::logs::SELECTORS`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::Datelike;
 use serde_json::{json, Map, Value};
@@ -27,10 +27,14 @@ use crate::snapshot::{route_key, Body, Snapshot};
 use crate::sources::store::{Sources, View};
 
 pub mod dto;
+pub mod events;
 
 pub const DASHBOARD: &str = "/api/dashboard";
 /// The status part of the dashboard, rendered by the status renderer; not routed.
 pub const DASHBOARD_STATUS: &str = "/internal/dashboard-status";
+/// Each top-level field of the dashboard document is also published on its own, under
+/// this prefix and its name (not routed; `/events` sends the ones that changed).
+pub const SECTION_PREFIX: &str = "/internal/dashboard/";
 
 const INDEX_HTML: &str = include_str!("index.html");
 const APP_JS: &str = include_str!("app.js");
@@ -48,37 +52,25 @@ fn asset(content_type: &'static str, text: &str) -> Body {
         .with_header("Referrer-Policy", "no-referrer")
 }
 
-fn static_body(
-    cell: &'static OnceLock<Arc<Body>>,
+/// A handler serving one embedded file, compressed once here (when the routes are built,
+/// never on a connection's thread).
+fn embedded(
     content_type: &'static str,
     text: &str,
-) -> Reply {
-    Reply::Shared(Arc::clone(
-        cell.get_or_init(|| Arc::new(asset(content_type, text))),
-    ))
-}
-
-fn index(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
-    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
-    static_body(&CELL, "text/html; charset=utf-8", INDEX_HTML)
-}
-
-fn app_js(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
-    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
-    static_body(&CELL, "text/javascript; charset=utf-8", APP_JS)
-}
-
-fn app_css(_: &RequestInfo, _: &Snapshot, _: &HttpContext) -> Reply {
-    static CELL: OnceLock<Arc<Body>> = OnceLock::new();
-    static_body(&CELL, "text/css; charset=utf-8", APP_CSS)
+) -> impl Fn(&RequestInfo, &Snapshot, &HttpContext) -> Reply + Send + Sync + 'static {
+    let body = Arc::new(asset(content_type, text).compressed());
+    move |_: &RequestInfo, _: &Snapshot, _: &HttpContext| Reply::Shared(Arc::clone(&body))
 }
 
 /// The page's routes.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::exact("/", index),
-        Route::exact("/app.js", app_js),
-        Route::exact("/app.css", app_css),
+        Route::exact("/", embedded("text/html; charset=utf-8", INDEX_HTML)),
+        Route::exact(
+            "/app.js",
+            embedded("text/javascript; charset=utf-8", APP_JS),
+        ),
+        Route::exact("/app.css", embedded("text/css; charset=utf-8", APP_CSS)),
         Route::exact(DASHBOARD, from_snapshot),
     ]
 }
@@ -88,6 +80,17 @@ pub struct Dashboard {
     poll_seconds: u64,
     demo: bool,
 }
+
+/// Fields of an error body that move with the clock (the time of the answer, countdowns,
+/// instants computed from them, ages); the document's `unavailable` details leave them out
+/// so that they do not change it.
+const TICKING: &[&str] = &[
+    "as_of",
+    "next_attempt",
+    "next_attempt_in_s",
+    "data_age_s",
+    "age_s",
+];
 
 /// Reads a body into its typed part ([`dto`]).
 type PartReader = fn(&[u8]) -> Result<Value, String>;
@@ -113,7 +116,7 @@ impl Dashboard {
             ),
             (
                 "current_state",
-                cdb::CURRENT_STATE.to_string(),
+                cdb::CURRENT_STATE_STABLE.to_string(),
                 dto::part::<dto::CurrentState>,
             ),
             (
@@ -181,7 +184,10 @@ impl Composer<Sources> for Dashboard {
                     }
                 },
                 Some(b) => {
-                    let detail: Value = serde_json::from_slice(&b.bytes).unwrap_or(Value::Null);
+                    let mut detail: Value = serde_json::from_slice(&b.bytes).unwrap_or(Value::Null);
+                    if let Some(d) = detail.as_object_mut() {
+                        d.retain(|k, _| !TICKING.contains(&k.as_str()));
+                    }
                     let reason = detail
                         .get("error")
                         .cloned()
@@ -210,6 +216,11 @@ impl Composer<Sources> for Dashboard {
             "log_selectors".into(),
             json!(crate::logs::selector_names().collect::<Vec<_>>()),
         );
-        vec![(DASHBOARD.to_string(), Body::json(200, &Value::Object(doc)))]
+        let mut out: Vec<(String, Body)> = doc
+            .iter()
+            .map(|(name, value)| (format!("{SECTION_PREFIX}{name}"), Body::json(200, value)))
+            .collect();
+        out.push((DASHBOARD.to_string(), Body::json(200, &Value::Object(doc))));
+        out
     }
 }

@@ -26,6 +26,10 @@ pub const METRICS: &str = "/metrics";
 pub const MONTHLY_SUMMARY: &str = "/monthly-summary";
 pub const MONTHLY_COMPARISON: &str = "/monthly-comparison";
 pub const HISTORICAL: &str = "/historical-data";
+/// `/current-state` without what moves with the clock (`data_age_s`, `cache_age_seconds`,
+/// `data_warning`): what the dashboard reads, so that the age ticking every second does
+/// not rebuild the dashboard. Not routed.
+pub const CURRENT_STATE_STABLE: &str = "/internal/current-state-stable";
 /// Query suffix of the body served for a month outside the served range.
 pub const MISSING: &str = "missing";
 
@@ -167,19 +171,31 @@ impl Renderer<Sources> for CurrentStateRenderer {
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {
         let s = view.get(SourceId::Inverter);
-        let body = match (s, view.data.inverter.as_deref()) {
-            (Some(s), Some(data)) => Body::json(
-                200,
-                &current_state(
+        let (body, stable) = match (s, view.data.inverter.as_deref()) {
+            (Some(s), Some(data)) => {
+                let mut v = current_state(
                     data,
                     s,
                     view,
                     crate::api::prices::render::current_pricing(view),
-                ),
-            ),
-            _ => unavailable(s, "the inverter state"),
+                );
+                let body = Body::json(200, &v);
+                if let Some(o) = v.as_object_mut() {
+                    for key in ["data_age_s", "cache_age_seconds", "data_warning"] {
+                        o.remove(key);
+                    }
+                }
+                (body, Body::json(200, &v))
+            }
+            _ => {
+                let body = unavailable(s, "the inverter state");
+                (body.clone(), body)
+            }
         };
-        vec![(CURRENT_STATE.to_string(), body)]
+        vec![
+            (CURRENT_STATE.to_string(), body),
+            (CURRENT_STATE_STABLE.to_string(), stable),
+        ]
     }
 }
 
