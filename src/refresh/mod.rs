@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::snapshot::{Body, Shared};
+use crate::snapshot::Body;
 
 mod scheduler;
 
@@ -371,11 +371,6 @@ pub trait Renderer<S>: Send {
     }
     /// The bodies, keyed by route key (see [`crate::snapshot::route_key`]).
     fn render(&self, view: &StoreView<S>) -> Vec<(String, Body)>;
-    /// Typed data for handlers that filter in memory, published in the same snapshot as
-    /// the bodies (see [`Snapshot::shared`](crate::snapshot::Snapshot::shared)). Most renderers publish none.
-    fn shared(&self, _view: &StoreView<S>) -> Vec<(&'static str, Shared)> {
-        Vec::new()
-    }
 }
 
 /// Builds bodies out of other bodies (e.g. `/api/dashboard` out of `/prices`, `/metrics`,

@@ -19,7 +19,7 @@ use super::{
     Store, StoreView,
 };
 use crate::clock;
-use crate::snapshot::{Body, Shared, Snapshot, SnapshotCell};
+use crate::snapshot::{Body, Snapshot, SnapshotCell};
 
 /// How often the snapshot is rebuilt even when no source reported (ages, `/status`).
 pub const TICK: Duration = Duration::from_secs(1);
@@ -45,7 +45,6 @@ struct RendererSlot<S> {
     renderer: Box<dyn Renderer<S>>,
     signature: Option<u64>,
     bodies: Vec<(String, Arc<Body>)>,
-    shared: Vec<(&'static str, Shared)>,
 }
 
 struct ComposerSlot<S> {
@@ -130,7 +129,6 @@ pub fn spawn<S: Store>(
                 renderer,
                 signature: None,
                 bodies: Vec::new(),
-                shared: Vec::new(),
             })
             .collect(),
         composers: composers
@@ -343,7 +341,6 @@ impl<S: Store> Scheduler<S> {
             now_instant: Instant::now(),
         };
         let mut bodies = HashMap::new();
-        let mut shared = HashMap::new();
         for slot in &mut self.renderers {
             let sig = signature(slot.renderer.as_ref(), &view);
             if slot.signature != Some(sig) {
@@ -352,14 +349,10 @@ impl<S: Store> Scheduler<S> {
                     "renderer ran: {}",
                     slot.bodies.first().map_or("", |(k, _)| k.as_str())
                 );
-                slot.shared = slot.renderer.shared(&view);
                 slot.signature = Some(sig);
             }
             for (k, b) in &slot.bodies {
                 bodies.insert(k.clone(), Arc::clone(b));
-            }
-            for (k, d) in &slot.shared {
-                shared.insert(*k, Arc::clone(d));
             }
         }
         for slot in &mut self.composers {
@@ -388,7 +381,6 @@ impl<S: Store> Scheduler<S> {
             built_at: Some(view.now),
             generation: self.generation,
             bodies,
-            shared,
         });
     }
 
