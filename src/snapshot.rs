@@ -145,10 +145,7 @@ pub fn route_key(path: &str, params: &[(&str, &str)]) -> String {
     key
 }
 
-/// Typed data a renderer publishes for handlers that filter in memory (e.g. log tails).
-pub type Shared = Arc<dyn std::any::Any + Send + Sync>;
-
-/// An immutable set of response bodies, and the typed data some handlers filter.
+/// An immutable set of response bodies.
 #[derive(Default)]
 pub struct Snapshot {
     /// When the snapshot was built.
@@ -156,8 +153,6 @@ pub struct Snapshot {
     /// Monotonic build counter (0 for the empty start-up snapshot).
     pub generation: u64,
     pub bodies: HashMap<String, Arc<Body>>,
-    /// Typed data published by renderers, by name; swapped together with the bodies.
-    pub shared: HashMap<&'static str, Shared>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -166,7 +161,6 @@ impl std::fmt::Debug for Snapshot {
             .field("built_at", &self.built_at)
             .field("generation", &self.generation)
             .field("bodies", &self.bodies.len())
-            .field("shared", &self.shared.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -174,11 +168,6 @@ impl std::fmt::Debug for Snapshot {
 impl Snapshot {
     pub fn get(&self, key: &str) -> Option<&Arc<Body>> {
         self.bodies.get(key)
-    }
-
-    /// Typed data published under `name`, if present and of type `T`.
-    pub fn shared<T: std::any::Any>(&self, name: &str) -> Option<&T> {
-        self.shared.get(name)?.downcast_ref::<T>()
     }
 }
 

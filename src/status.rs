@@ -98,9 +98,7 @@ fn source_stable_json(s: &SourceStatus, view: &View) -> Map<String, Value> {
 /// The stable part plus what moves every second: age, schedule, the run in flight.
 fn source_json(s: &SourceStatus, view: &View) -> Value {
     let mut map = source_stable_json(s, view);
-    let in_flight = s
-        .in_flight_since
-        .map(|t| view.now_instant.saturating_duration_since(t).as_secs());
+    let in_flight = s.in_flight_for.map(|d| d.as_secs());
     let observed = s.observed_at.or(s.last_success).filter(|_| s.has_data);
     map.insert(
         "last_success".into(),

@@ -101,6 +101,7 @@ pub fn run(config: Config) -> i32 {
         Box::new(StatusRenderer::new(Arc::clone(&heartbeat)).demo(config.demo)),
     );
     let wiring_prices_preloaded = wiring.prices_preloaded;
+    let logs_hub = Arc::clone(&wiring.logs);
     let refresh = match refresh::spawn(
         wiring.sources,
         wiring.renderers,
@@ -132,7 +133,7 @@ pub fn run(config: Config) -> i32 {
         wiring::http_settings(&config.web),
         Arc::clone(&cell),
         ctx,
-        Arc::new(wiring::routes(&config)),
+        Arc::new(wiring::routes(&config, logs_hub)),
     ) {
         Ok(s) => s,
         Err(e) => {

@@ -15,6 +15,9 @@ pub struct Wiring {
     pub sources: Vec<DynSource>,
     pub renderers: Vec<Box<dyn Renderer<Sources>>>,
     pub composers: Vec<Box<dyn Composer<Sources>>>,
+    /// The log routes' hub: the logs renderer publishes into it, the log routes read it
+    /// (hand it to [`routes`]).
+    pub logs: Arc<logs::LogsHub>,
     /// A valid price cache for today was read from disk: `/prices` can answer 200 from the
     /// first snapshot, and the daemon waits for it before it serves.
     pub prices_preloaded: bool,
@@ -85,11 +88,10 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring
             host_paths(config),
         )),
     ];
+    let logs_hub = logs::LogsHub::new(logs::LogsSettings::from_config(config));
     let renderers: Vec<Box<dyn Renderer<Sources>>> = vec![
         status,
-        Box::new(logs::render::LogsRenderer::new(
-            logs::LogsSettings::from_config(config),
-        )),
+        Box::new(logs::render::LogsRenderer::new(Arc::clone(&logs_hub))),
         Box::new(api::coordinator::render::CurrentStateRenderer),
         Box::new(api::coordinator::render::CoordinatorRenderer),
         Box::new(api::prices::render::PriceRenderer),
@@ -100,6 +102,7 @@ pub fn build(config: &Arc<Config>, status: Box<dyn Renderer<Sources>>) -> Wiring
         sources,
         renderers,
         composers,
+        logs: logs_hub,
         prices_preloaded,
     }
 }
@@ -115,12 +118,11 @@ pub fn host_paths(config: &Config) -> Vec<(&'static str, std::path::PathBuf)> {
     ]
 }
 
-/// Every route served: each feature's own routes.
-pub fn routes(config: &Config) -> Vec<Route> {
+/// Every route served: each feature's own routes. `logs` is [`Wiring::logs`], the hub the
+/// logs renderer publishes into.
+pub fn routes(config: &Config, logs: Arc<logs::LogsHub>) -> Vec<Route> {
     let mut routes = status::routes();
-    routes.extend(logs::api::routes(logs::LogsHub::new(
-        logs::LogsSettings::from_config(config),
-    )));
+    routes.extend(logs::api::routes(logs));
     routes.extend(api::coordinator::handlers::routes());
     routes.extend(api::prices::handlers::routes());
     routes.push(prometheus::route());

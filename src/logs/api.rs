@@ -299,10 +299,13 @@ pub fn build(req: &LogsRequest, view: &LogsView) -> Body {
 
 /// The log routes; `hub` holds their settings and stream caps.
 pub fn routes(hub: Arc<LogsHub>) -> Vec<Route> {
+    let files_hub = Arc::clone(&hub);
     let download_hub = Arc::clone(&hub);
     vec![
         Route::exact(LOGS, move |req, snap, ctx| logs_route(req, snap, ctx, &hub)),
-        Route::exact(FILES, files_route),
+        Route::exact(FILES, move |req, snap, ctx| {
+            files_route(req, snap, ctx, &files_hub)
+        }),
         Route::prefix(DOWNLOAD, move |req, snap, ctx| {
             download_route(req, snap, ctx, &download_hub)
         }),
@@ -316,7 +319,7 @@ pub fn logs_route(
     ctx: &HttpContext,
     hub: &Arc<LogsHub>,
 ) -> Reply {
-    let view = super::view_of(snap);
+    let view = hub.view();
     let mut parsed = match parse_request(&req.query, hub.settings.max_lines, &view) {
         Ok(p) => p,
         Err(r) => return Reply::Owned(r.body()),
@@ -353,7 +356,7 @@ fn start_follow(
             return too_many();
         };
         let job = follow::JournalJob {
-            cell: Arc::clone(&ctx.cell),
+            hub: Arc::clone(hub),
             lines: req.lines,
             filter: req.filter(),
             stopping: Arc::clone(&ctx.stopping),
@@ -406,11 +409,12 @@ fn at_capacity(what: &str, key: &str, limit: usize, retry_after_s: u32) -> Reply
 }
 
 /// `GET /logs/files`: pre-serialized by the refresh side.
-pub fn files_route(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Reply {
+pub fn files_route(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext, hub: &LogsHub) -> Reply {
     match snap.get(FILES) {
         Some(b) => Reply::Shared(Arc::clone(b)),
         None => {
-            let why = super::view_of(snap)
+            let why = hub
+                .view()
                 .listing_error
                 .clone()
                 .unwrap_or_else(|| "not read yet".into());
@@ -426,12 +430,12 @@ pub fn files_route(req: &RequestInfo, snap: &Snapshot, _ctx: &HttpContext) -> Re
 /// `GET /logs/download/<name>`.
 pub fn download_route(
     req: &RequestInfo,
-    snap: &Snapshot,
+    _snap: &Snapshot,
     ctx: &HttpContext,
     hub: &LogsHub,
 ) -> Reply {
     let raw = &req.path[DOWNLOAD.len()..];
-    let view = super::view_of(snap);
+    let view = hub.view();
     let name = match download::check_name(raw, view.listing.as_deref()) {
         Ok(n) => n,
         Err(refused) => return Reply::Owned(refused.body()),

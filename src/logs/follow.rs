@@ -233,7 +233,7 @@ pub fn run(w: Box<dyn Write + Send>, job: Job) {
 /// What one journal follower streams: the `journal` view as the journal source refreshes
 /// it (every `logs.journal_refresh_seconds`; no process is started per client).
 pub struct JournalJob {
-    pub cell: Arc<crate::snapshot::SnapshotCell>,
+    pub hub: Arc<super::LogsHub>,
     pub lines: usize,
     pub filter: Filter,
     pub stopping: Arc<AtomicBool>,
@@ -264,7 +264,7 @@ pub fn run_journal(w: Box<dyn Write + Send>, job: JournalJob) {
         next_id: 0,
         last_write: Instant::now(),
     };
-    let view = super::view_of(&job.cell.load());
+    let view = job.hub.view();
     if !sse.open(job.head, "Starting systemd journal stream") {
         return;
     }
@@ -289,7 +289,7 @@ pub fn run_journal(w: Box<dyn Write + Send>, job: JournalJob) {
             sse.event(json!({"type": "end", "message": "the server is shutting down"}));
             return;
         }
-        if let Some(next) = super::view_of(&job.cell.load()).journal.clone() {
+        if let Some(next) = job.hub.view().journal.clone() {
             if next.read_at != current.read_at {
                 let (old, new) = (&current.journal.lines, &next.journal.lines);
                 let from = match overlap_end(old, new) {

@@ -4,16 +4,17 @@
 //! - The refresh side reads: the `logs` source ([`crate::sources::log_dir`]) lists the log
 //!   directory and keeps the end of each listed file, parsed into records; the `journal`
 //!   source ([`crate::sources::journal`]) runs `journalctl`. [`render::LogsRenderer`]
-//!   publishes both into the snapshot as a [`LogsView`] and pre-serializes the default views
-//!   (`/logs?file=<name>&lines=100` for every name, and `/logs/files`).
+//!   publishes both as a [`LogsView`] in the hub's [`LogsPublished`] cell and pre-serializes
+//!   the default views (`/logs?file=<name>&lines=100` for every name, and `/logs/files`)
+//!   into the snapshot.
 //! - A `/logs` request ([`api`]) is answered from the snapshot when it asks for a default
 //!   view, else by filtering the published tail in memory (at most `logs.max_lines` lines).
 //! - Streams run on their connection's thread and are capped:
 //!   followers ([`follow`], `logs.max_followers`) and downloads ([`download`],
 //!   `logs.max_downloads`). They are the only request paths that read files.
 //!
-//! Handlers read the published [`LogsView`] from the snapshot ([`view_of`]) and the
-//! settings and stream caps from the [`LogsHub`] in their `HttpContext`.
+//! Handlers read the published [`LogsView`], the settings and the stream caps from the
+//! [`LogsHub`] their routes hold.
 
 pub mod api;
 pub mod download;
@@ -23,6 +24,8 @@ pub mod render;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use crate::config::Config;
 use crate::sources::journal::JournalData;
@@ -146,11 +149,33 @@ impl Drop for Permit {
     }
 }
 
-/// Settings and stream gates of the log routes (the data itself is in the snapshot, under
-/// [`SHARED`], published by [`render::LogsRenderer`]).
+/// The [`LogsView`] last published by [`render::LogsRenderer`]. The renderer stores into it
+/// on the refresh thread while it renders, that is right before the snapshot holding the
+/// bodies rendered from the same view is swapped in; handlers load it.
+#[derive(Debug, Default)]
+pub struct LogsPublished {
+    view: RwLock<Arc<LogsView>>,
+}
+
+impl LogsPublished {
+    /// The last published view, or an empty one before the first publication. The lock is
+    /// held only to clone the `Arc`.
+    pub fn load(&self) -> Arc<LogsView> {
+        Arc::clone(&self.view.read())
+    }
+
+    /// Replaces the view. Only the logs renderer calls this.
+    pub fn store(&self, view: LogsView) {
+        *self.view.write() = Arc::new(view);
+    }
+}
+
+/// Settings, published view and stream gates of the log routes, shared by
+/// [`render::LogsRenderer`] (which fills `published`) and the log routes' handlers.
 #[derive(Debug)]
 pub struct LogsHub {
     pub settings: LogsSettings,
+    pub published: LogsPublished,
     pub followers: Arc<Gate>,
     pub downloads: Arc<Gate>,
 }
@@ -160,20 +185,15 @@ impl LogsHub {
         Arc::new(LogsHub {
             followers: Gate::new(settings.max_followers),
             downloads: Gate::new(settings.max_downloads),
+            published: LogsPublished::default(),
             settings,
         })
     }
-}
 
-/// The name the [`LogsView`] is published under in the snapshot.
-pub const SHARED: &str = "logs";
-
-/// The log view of `snap`, or an empty one before the first publication.
-pub fn view_of(snap: &crate::snapshot::Snapshot) -> Arc<LogsView> {
-    snap.shared
-        .get(SHARED)
-        .and_then(|d| Arc::clone(d).downcast::<LogsView>().ok())
-        .unwrap_or_default()
+    /// The last published view (empty before the first publication).
+    pub fn view(&self) -> Arc<LogsView> {
+        self.published.load()
+    }
 }
 
 /// Resolves a `file=` value: a selector (case-insensitive) or the exact name of a listed

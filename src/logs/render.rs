@@ -1,6 +1,6 @@
 //! The logs renderer: runs on the refresh thread whenever the `logs` or `journal` source
-//! changes, publishes their data in the snapshot (a [`LogsView`]) for the `/logs` handler, and
-//! pre-serializes `/logs/files` and the default view (`lines=100`, no filter) of every
+//! changes, publishes their data (a [`LogsView`], in the hub's
+//! [`LogsPublished`](super::LogsPublished) cell) for the `/logs` handlers, and pre-serializes `/logs/files` and the default view (`lines=100`, no filter) of every
 //! `file=` name.
 
 use std::sync::Arc;
@@ -8,20 +8,21 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::api::{self, LogsRequest};
-use super::{resolve, LogsSettings, LogsView, DEFAULT_LINES, SELECTORS, SHARED};
+use super::{resolve, LogsHub, LogsView, DEFAULT_LINES, SELECTORS};
 use crate::clock;
 use crate::refresh::{Renderer, SourceId};
-use crate::snapshot::{Body, Shared};
+use crate::snapshot::Body;
 use crate::sources::log_dir::LogListing;
 use crate::sources::store::{Sources, View};
 
 pub struct LogsRenderer {
-    settings: LogsSettings,
+    hub: Arc<LogsHub>,
 }
 
 impl LogsRenderer {
-    pub fn new(settings: LogsSettings) -> LogsRenderer {
-        LogsRenderer { settings }
+    /// A renderer publishing into `hub`, the hub the log routes are built with.
+    pub fn new(hub: Arc<LogsHub>) -> LogsRenderer {
+        LogsRenderer { hub }
     }
 
     fn published(view: &View) -> LogsView {
@@ -59,10 +60,6 @@ impl Renderer<Sources> for LogsRenderer {
         &[SourceId::Logs, SourceId::Journal]
     }
 
-    fn shared(&self, view: &View) -> Vec<(&'static str, Shared)> {
-        vec![(SHARED, Arc::new(Self::published(view)))]
-    }
-
     fn render(&self, view: &View) -> Vec<(String, Body)> {
         let published = Self::published(view);
         let mut bodies = Vec::new();
@@ -83,11 +80,11 @@ impl Renderer<Sources> for LogsRenderer {
             }
             let req = LogsRequest {
                 file,
-                lines: DEFAULT_LINES.min(self.settings.max_lines),
+                lines: DEFAULT_LINES.min(self.hub.settings.max_lines),
                 level: None,
                 q: None,
                 follow: false,
-                max_bytes: self.settings.max_response_bytes,
+                max_bytes: self.hub.settings.max_response_bytes,
             };
             if !req.is_default_view() {
                 continue;
@@ -95,6 +92,8 @@ impl Renderer<Sources> for LogsRenderer {
             let key = api::default_key(&req.file.key);
             bodies.push((key, api::build(&req, &published)));
         }
+        // The scheduler swaps in the snapshot with these bodies right after this returns.
+        self.hub.published.store(published);
         bodies
     }
 }

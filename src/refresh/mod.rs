@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::snapshot::{Body, Shared};
+use crate::snapshot::Body;
 
 mod scheduler;
 
@@ -262,8 +262,9 @@ impl Freshness {
     }
 }
 
-/// What the scheduler publishes about one source: its state and schedule. The data itself
-/// is in the [`Store`].
+/// What the scheduler publishes about one source: its state and schedule, as of the build
+/// (the scheduler's own bookkeeping, the instants it runs by, stays private to it). The data
+/// itself is in the [`Store`].
 #[derive(Clone)]
 pub struct SourceStatus {
     pub id: SourceId,
@@ -280,9 +281,11 @@ pub struct SourceStatus {
     pub origin: Option<&'static str>,
     /// The source's warnings after its last refresh ([`Source::warnings`]).
     pub warnings: Vec<String>,
-    /// When the next run is due; `None` while a run is in flight.
-    pub next_due: Option<Instant>,
-    pub in_flight_since: Option<Instant>,
+    /// Time until the next run, as of the build (zero when overdue); `None` while a run is
+    /// in flight.
+    pub next_refresh_in: Option<Duration>,
+    /// How long the run in flight has taken so far, as of the build; `None` when none is.
+    pub in_flight_for: Option<Duration>,
     pub last_duration: Option<Duration>,
     /// Bumped when a success brings data that differs from the data held (or a new origin
     /// or observation time), and on the first failure after a success; renderers re-run
@@ -310,8 +313,8 @@ impl SourceStatus {
             observed_at: None,
             origin: None,
             warnings: Vec::new(),
-            next_due: Some(Instant::now()),
-            in_flight_since: None,
+            next_refresh_in: Some(Duration::ZERO),
+            in_flight_for: None,
             last_duration: None,
             version: 0,
             changed_at: None,
@@ -355,8 +358,7 @@ impl<'a, S> StoreView<'a, S> {
 
     /// Seconds until the source's next run (0 when overdue or in flight).
     pub fn next_refresh_in(&self, s: &SourceStatus) -> Option<u64> {
-        s.next_due
-            .map(|d| d.saturating_duration_since(self.now_instant).as_secs())
+        s.next_refresh_in.map(|d| d.as_secs())
     }
 }
 
@@ -371,11 +373,6 @@ pub trait Renderer<S>: Send {
     }
     /// The bodies, keyed by route key (see [`crate::snapshot::route_key`]).
     fn render(&self, view: &StoreView<S>) -> Vec<(String, Body)>;
-    /// Typed data for handlers that filter in memory, published in the same snapshot as
-    /// the bodies (see [`Snapshot::shared`](crate::snapshot::Snapshot::shared)). Most renderers publish none.
-    fn shared(&self, _view: &StoreView<S>) -> Vec<(&'static str, Shared)> {
-        Vec::new()
-    }
 }
 
 /// Builds bodies out of other bodies (e.g. `/api/dashboard` out of `/prices`, `/metrics`,

@@ -19,7 +19,7 @@ use super::{
     Store, StoreView,
 };
 use crate::clock;
-use crate::snapshot::{Body, Shared, Snapshot, SnapshotCell};
+use crate::snapshot::{Body, Snapshot, SnapshotCell};
 
 /// How often the snapshot is rebuilt even when no source reported (ages, `/status`).
 pub const TICK: Duration = Duration::from_secs(1);
@@ -41,11 +41,18 @@ struct Lane {
     handle: JoinHandle<()>,
 }
 
+/// The scheduler's own bookkeeping of one source, never published: renderers see the
+/// durations [`Scheduler::publish`] derives from it in [`SourceStatus`].
+struct Due {
+    /// When the next run is due; `None` while a run is in flight.
+    next_due: Option<Instant>,
+    in_flight_since: Option<Instant>,
+}
+
 struct RendererSlot<S> {
     renderer: Box<dyn Renderer<S>>,
     signature: Option<u64>,
     bodies: Vec<(String, Arc<Body>)>,
-    shared: Vec<(&'static str, Shared)>,
 }
 
 struct ComposerSlot<S> {
@@ -102,6 +109,7 @@ pub fn spawn<S: Store>(
     let (result_tx, result_rx) = unbounded::<LaneResult<S::Data>>();
     let ctx = RefreshContext::default();
     let mut statuses = Vec::new();
+    let mut due = Vec::new();
     let mut lanes = Vec::new();
     for (index, source) in sources.into_iter().enumerate() {
         statuses.push(SourceStatus::new(
@@ -109,6 +117,10 @@ pub fn spawn<S: Store>(
             source.interval(),
             source.stale_after(),
         ));
+        due.push(Due {
+            next_due: Some(Instant::now()),
+            in_flight_since: None,
+        });
         let (run_tx, run_rx) = bounded::<u32>(1);
         let results = result_tx.clone();
         let ctx = ctx.clone();
@@ -122,6 +134,7 @@ pub fn spawn<S: Store>(
     }
     let mut scheduler = Scheduler {
         statuses,
+        due,
         store: S::default(),
         lanes,
         renderers: renderers
@@ -130,7 +143,6 @@ pub fn spawn<S: Store>(
                 renderer,
                 signature: None,
                 bodies: Vec::new(),
-                shared: Vec::new(),
             })
             .collect(),
         composers: composers
@@ -204,6 +216,8 @@ fn run_lane<D: Send + 'static>(
 
 struct Scheduler<S: Store> {
     statuses: Vec<SourceStatus>,
+    /// One per source, in the order of `statuses`.
+    due: Vec<Due>,
     store: S,
     lanes: Vec<Lane>,
     renderers: Vec<RendererSlot<S>>,
@@ -232,17 +246,17 @@ impl<S: Store> Scheduler<S> {
                 next_tick = now + TICK;
             }
             let wake = self
-                .statuses
+                .due
                 .iter()
-                .filter_map(|s| s.next_due)
+                .filter_map(|d| d.next_due)
                 .fold(next_tick, Instant::min);
             select_biased! {
                 recv(stop) -> _ => break,
                 recv(refresh_all) -> _ => {
                     let due_now = Instant::now();
-                    for status in &mut self.statuses {
+                    for d in &mut self.due {
                         // In flight (None) already refreshes; everything else is due now.
-                        if let Some(due) = status.next_due.as_mut() {
+                        if let Some(due) = d.next_due.as_mut() {
                             *due = due_now;
                         }
                     }
@@ -265,30 +279,31 @@ impl<S: Store> Scheduler<S> {
 
     fn dispatch_due(&mut self) {
         let now = Instant::now();
-        for (status, lane) in self.statuses.iter_mut().zip(&self.lanes) {
-            let due = matches!(status.next_due, Some(d) if d <= now);
+        for ((status, d), lane) in self.statuses.iter_mut().zip(&mut self.due).zip(&self.lanes) {
+            let due = matches!(d.next_due, Some(at) if at <= now);
             if !due {
                 continue;
             }
             let Some(runs) = &lane.runs else { continue };
             if runs.try_send(status.consecutive_failures).is_ok() {
-                status.next_due = None;
-                status.in_flight_since = Some(now);
+                d.next_due = None;
+                d.in_flight_since = Some(now);
                 status.last_attempt = Some(clock::now());
             } else {
                 // The lane is gone (it cannot be busy: we never send twice). Record it.
-                status.next_due = Some(now + status.interval);
+                d.next_due = Some(now + status.interval);
                 status.last_error = Some(format!("source {} has stopped", status.id));
             }
         }
     }
 
     fn apply(&mut self, r: LaneResult<S::Data>) {
-        let Some(status) = self.statuses.get_mut(r.index) else {
+        let (Some(status), Some(due)) = (self.statuses.get_mut(r.index), self.due.get_mut(r.index))
+        else {
             return;
         };
         let now = clock::now();
-        status.in_flight_since = None;
+        due.in_flight_since = None;
         status.last_duration = Some(r.took);
         status.warnings = r.warnings;
         let result = r.result.and_then(|refreshed| {
@@ -332,18 +347,26 @@ impl<S: Store> Scheduler<S> {
                 status.version += u64::from(status.consecutive_failures == 1);
             }
         }
-        status.next_due = Some(Instant::now() + r.next_delay);
+        due.next_due = Some(Instant::now() + r.next_delay);
     }
 
     fn publish(&mut self) {
+        let now_instant = Instant::now();
+        for (status, d) in self.statuses.iter_mut().zip(&self.due) {
+            status.next_refresh_in = d
+                .next_due
+                .map(|at| at.saturating_duration_since(now_instant));
+            status.in_flight_for = d
+                .in_flight_since
+                .map(|t| now_instant.saturating_duration_since(t));
+        }
         let view = StoreView {
             sources: &self.statuses,
             data: &self.store,
             now: clock::now(),
-            now_instant: Instant::now(),
+            now_instant,
         };
         let mut bodies = HashMap::new();
-        let mut shared = HashMap::new();
         for slot in &mut self.renderers {
             let sig = signature(slot.renderer.as_ref(), &view);
             if slot.signature != Some(sig) {
@@ -352,14 +375,10 @@ impl<S: Store> Scheduler<S> {
                     "renderer ran: {}",
                     slot.bodies.first().map_or("", |(k, _)| k.as_str())
                 );
-                slot.shared = slot.renderer.shared(&view);
                 slot.signature = Some(sig);
             }
             for (k, b) in &slot.bodies {
                 bodies.insert(k.clone(), Arc::clone(b));
-            }
-            for (k, d) in &slot.shared {
-                shared.insert(*k, Arc::clone(d));
             }
         }
         for slot in &mut self.composers {
@@ -388,7 +407,6 @@ impl<S: Store> Scheduler<S> {
             built_at: Some(view.now),
             generation: self.generation,
             bodies,
-            shared,
         });
     }
 

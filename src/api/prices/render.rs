@@ -261,7 +261,7 @@ fn unavailable(
             "next_attempt_in_s": next_in,
             "next_attempt": next_in.map(|s| clock::local_rfc3339(view.now + chrono::Duration::seconds(s as i64))),
             "as_of": clock::local_rfc3339(view.now),
-            "in_flight": status.is_some_and(|s| s.in_flight_since.is_some()),
+            "in_flight": status.is_some_and(|s| s.in_flight_for.is_some()),
         }),
     )
 }
@@ -289,8 +289,8 @@ impl Renderer<Sources> for PriceRenderer {
                 .is_some_and(|d| d.day(today, view.now).is_some());
             if !has_today {
                 view.now.timestamp().hash(&mut h);
-                s.next_due.hash(&mut h);
-                s.in_flight_since.hash(&mut h);
+                s.next_refresh_in.map(|d| d.as_secs()).hash(&mut h);
+                s.in_flight_for.is_some().hash(&mut h);
             }
         }
         h.finish()
@@ -457,7 +457,7 @@ mod tests {
         Held {
             statuses: [SourceStatus {
                 origin: Some("network"),
-                next_due: Some(Instant::now() + Duration::from_secs(60)),
+                next_refresh_in: Some(Duration::from_secs(60)),
                 version: 1,
                 has_data: true,
                 ..SourceStatus::new(SourceId::Prices, Duration::from_secs(300), VALID_FOR / 2)

@@ -19,6 +19,7 @@ pub mod inverter;
 pub mod source;
 pub mod summary;
 pub mod time;
+#[cfg(any(test, feature = "test-support"))]
 pub mod writer;
 
 use serde_json::{json, Value};

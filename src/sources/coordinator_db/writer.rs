@@ -1,6 +1,7 @@
 //! Writing rows the way the coordinator does (local naive timestamps, UTC `created_at`,
 //! JSON `metrics`/`parameters`), for tests and the benchmark. energy-monitor itself never
-//! calls this on the coordinator's DB.
+//! calls this on the coordinator's DB; the daemon is built without it (it exists under
+//! `cfg(test)` and the `test-support` feature, which tests and examples turn on).
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
