@@ -39,16 +39,19 @@ pub fn unavailable(s: Option<&SourceStatus>, what: &str) -> Body {
     let error = s
         .and_then(|s| s.last_error.clone())
         .unwrap_or_else(|| format!("{what} has not been read yet"));
-    Body::json(
-        503,
-        &json!({
-            "status": "unavailable",
-            "freshness": "unavailable",
-            "data_source": "unavailable",
-            "error": error,
-            "last_success": s.and_then(|s| s.last_success).map(clock::local_rfc3339),
-        }),
-    )
+    let mut v = unavailable_json(error);
+    v["last_success"] = json!(s.and_then(|s| s.last_success).map(clock::local_rfc3339));
+    Body::json(503, &v)
+}
+
+/// The fields every 503 of these routes has: no numbers, only the reason.
+fn unavailable_json(error: String) -> serde_json::Value {
+    json!({
+        "status": "unavailable",
+        "freshness": "unavailable",
+        "data_source": "unavailable",
+        "error": error,
+    })
 }
 
 fn kw(w: Option<f64>) -> Option<f64> {
@@ -401,12 +404,9 @@ fn month_body(m: &MonthSummary, d: &CoordinatorData, s: &SourceStatus, view: &Vi
 fn pending_body(y: i32, m: u32) -> Body {
     Body::json(
         503,
-        &json!({
-            "status": "unavailable",
-            "freshness": "unavailable",
-            "data_source": "unavailable",
-            "error": format!("the summary of {y}-{m:02} is still being computed from the database; it is served within seconds"),
-        }),
+        &unavailable_json(format!(
+            "the summary of {y}-{m:02} is still being computed from the database; it is served within seconds"
+        )),
     )
 }
 
