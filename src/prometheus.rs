@@ -623,9 +623,18 @@ impl Renderer<Sources> for PrometheusRenderer {
         INPUTS
     }
 
-    /// The price now and the windows ahead change with the quarter hour.
+    /// The price now and the windows ahead change with the quarter hour; each source's
+    /// last success and failure count change on refreshes that bring no new data (which
+    /// leave the source's version alone), and the exposition must still show them.
     fn time_key(&self, view: &View) -> u64 {
-        (view.now.timestamp() / 900) as u64
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (view.now.timestamp() / 900).hash(&mut h);
+        for s in view.sources {
+            s.last_success.hash(&mut h);
+            s.consecutive_failures.hash(&mut h);
+        }
+        h.finish()
     }
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {

@@ -98,6 +98,12 @@ fn sections(snap: &Snapshot) -> HashMap<String, Arc<Body>> {
         .collect()
 }
 
+/// Sends the whole dashboard document, with its ETag as the event id.
+fn send_document(sse: &mut Sse, doc: &Body) -> bool {
+    let id = format!("event: document\nid: {}\ndata: ", doc.etag);
+    sse.send(&[id.as_bytes(), &doc.bytes, b"\n\n"])
+}
+
 fn run(w: Box<dyn Write + Send>, cell: &SnapshotCell, head_only: bool, last_id: Option<&str>) {
     let mut sse = Sse {
         w,
@@ -122,11 +128,8 @@ fn run(w: Box<dyn Write + Send>, cell: &SnapshotCell, head_only: bool, last_id: 
     let mut sent_doc = snap.get(DASHBOARD).map(|b| b.etag.clone());
     let mut sent = sections(&snap);
     if let Some(doc) = snap.get(DASHBOARD) {
-        if last_id != Some(doc.etag.as_str()) {
-            let id = format!("event: document\nid: {}\ndata: ", doc.etag);
-            if !sse.send(&[id.as_bytes(), &doc.bytes, b"\n\n"]) {
-                return;
-            }
+        if last_id != Some(doc.etag.as_str()) && !send_document(&mut sse, doc) {
+            return;
         }
     }
     loop {
@@ -151,6 +154,16 @@ fn run(w: Box<dyn Write + Send>, cell: &SnapshotCell, head_only: bool, last_id: 
                     continue;
                 }
                 let now = sections(&snap);
+                if sent_doc.is_none() {
+                    // The document did not exist when the stream opened: the client has
+                    // nothing to apply sections to, so it gets the whole document first.
+                    if !send_document(&mut sse, doc) {
+                        return;
+                    }
+                    sent = now;
+                    sent_doc = Some(doc.etag.clone());
+                    continue;
+                }
                 for (name, body) in &now {
                     if sent.get(name).is_some_and(|b| b.etag == body.etag) {
                         continue;
