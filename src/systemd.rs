@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::event::Event;
+use crate::http::accept::{out_of_descriptors, Throttle};
 use crate::http::probe_addr;
 use crate::refresh::Heartbeat;
 
@@ -71,7 +72,7 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> bool {
 fn probe_outcome(addr: SocketAddr, timeout: Duration) -> Option<bool> {
     let mut s = match TcpStream::connect_timeout(&addr, timeout) {
         Ok(s) => s,
-        Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => return None,
+        Err(e) if out_of_descriptors(&e) => return None,
         Err(_) => return Some(false),
     };
     let attempt = || -> std::io::Result<bool> {
@@ -105,7 +106,7 @@ pub fn spawn_self_check(
         .name("self-check".into())
         .spawn(move || {
             let mut failures = 0u32;
-            let mut skipped_logged: Option<Instant> = None;
+            let mut skipped = Throttle::default();
             let mut next = Instant::now() + period;
             loop {
                 // One sleep per probe, not a polling loop: nobody joins this thread, so
@@ -117,13 +118,7 @@ pub fn spawn_self_check(
                 next += period;
                 let refresh_ok = heartbeat.is_alive();
                 let Some(http_ok) = probe_outcome(target, Duration::from_secs(2)) else {
-                    if skipped_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                        skipped_logged = Some(Instant::now());
-                        log::warn!(
-                            "self-check skipped: out of file descriptors for its own socket \
-                             (logged at most once a minute)"
-                        );
-                    }
+                    skipped.warn("self-check skipped: out of file descriptors for its own socket");
                     continue;
                 };
                 if stopping.load(Ordering::Relaxed) {

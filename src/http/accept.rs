@@ -176,15 +176,16 @@ pub fn refuse(stream: &TcpStream, response: &[u8]) {
 }
 
 /// EMFILE (this process) or ENFILE (the whole system).
-fn out_of_descriptors(e: &std::io::Error) -> bool {
+pub fn out_of_descriptors(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23 | 24))
 }
 
 /// Logs at most once a minute.
-struct Throttle(Option<Instant>);
+#[derive(Default)]
+pub struct Throttle(Option<Instant>);
 
 impl Throttle {
-    fn warn(&mut self, message: &str) {
+    pub fn warn(&mut self, message: &str) {
         if self
             .0
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
@@ -200,7 +201,7 @@ pub fn run(listener: TcpListener, shared: &Arc<Shared>) {
     let busy = busy_response();
     let jobs = crossbeam_channel::bounded::<Job>(0);
     let mut spare = File::open("/dev/null").ok();
-    let mut throttle = Throttle(None);
+    let mut throttle = Throttle::default();
     loop {
         let accepted = listener.accept();
         if shared.stopping() {

@@ -909,7 +909,7 @@ function renderMachine(h) {
   const t = h.thresholds || {};
   setText('host-machine-cpu', isNum(h.cpu_percent) ? h.cpu_percent.toFixed(1) + ' %' : '–', h.cpu_percent);
   const l = h.load_average;
-  $('host-load').textContent = l ? 'load ' + [l.one, l.five, l.fifteen].map((x) => x.toFixed(2)).join(' / ') : '';
+  $('host-load').textContent = l ? 'load ' + [l.one, l.five, l.fifteen].map((x) => (isNum(x) ? x.toFixed(2) : MISSING)).join(' / ') : '';
   const m = h.memory;
   setText('host-mem', m && isNum(m.used_percent) ? m.used_percent.toFixed(1) + ' %' : '–', m && m.used_percent);
   $('host-swap').textContent = m ? fmtBytes(m.total_bytes - m.available_bytes) + ' of ' + fmtBytes(m.total_bytes) +
@@ -934,7 +934,7 @@ function renderMachine(h) {
         f.inodes_used_percent.toFixed(1) + ' %', ' %'));
     }
   }
-  for (const s of temps) {
+  for (const s of temps.filter((x) => isNum(x.celsius))) {
     const scale = Math.max(100, s.critical_celsius || 0, t.temperature_warn_celsius || 0);
     bars.append(thresholdBar('Sensor ' + s.sensor, s.celsius, scale, t.temperature_warn_celsius, s.celsius.toFixed(1) + ' °C', ' °C'));
   }
