@@ -62,7 +62,6 @@ fn main() {
         sources: &statuses,
         data: &store,
         now: clock::now(),
-        now_instant: Instant::now(),
     };
     let body = renderer.render(&view).remove(0).1;
     let text = String::from_utf8_lossy(&body.bytes).into_owned();

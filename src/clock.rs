@@ -63,6 +63,13 @@ pub fn day_start(date: chrono::NaiveDate) -> DateTime<Utc> {
 
 /// Seconds formatted the way the original dashboard showed uptime:
 /// `42s`, `5m 7s`, `3h 12m`, `2d 4h` (zero remainders omitted).
+/// The start of the next quarter hour after `t`. Warsaw's offsets are whole hours, so UTC
+/// and local quarters share their boundaries, local midnight among them.
+pub fn next_quarter(t: DateTime<Utc>) -> DateTime<Utc> {
+    let next = (t.timestamp().div_euclid(900) + 1) * 900;
+    DateTime::from_timestamp(next, 0).unwrap_or(t)
+}
+
 pub fn human_duration(secs: u64) -> String {
     let (d, h, m, s) = (
         secs / 86_400,
@@ -92,6 +99,24 @@ pub fn human_duration(secs: u64) -> String {
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+
+    #[test]
+    fn next_quarter_is_the_next_boundary() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            next_quarter(t("2026-03-29T00:59:59Z")),
+            t("2026-03-29T01:00:00Z")
+        );
+        assert_eq!(
+            next_quarter(t("2026-03-29T01:00:00Z")),
+            t("2026-03-29T01:15:00Z")
+        );
+        // Local midnight (CET) is a boundary.
+        assert_eq!(
+            next_quarter(t("2026-12-01T22:50:00Z")),
+            t("2026-12-01T23:00:00Z")
+        );
+    }
 
     #[test]
     fn human_durations() {

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::clock;
 use crate::http::routes::{from_snapshot, Route};
-use crate::refresh::{Freshness, Renderer, SourceId, SourceStatus};
+use crate::refresh::{Follows, Freshness, Renderer, SourceId, SourceStatus};
 use crate::snapshot::Body;
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::coordinator_db::decisions::number;
@@ -623,18 +623,15 @@ impl Renderer<Sources> for PrometheusRenderer {
         INPUTS
     }
 
-    /// The price now and the windows ahead change with the quarter hour; each source's
-    /// last success and failure count change on refreshes that bring no new data (which
-    /// leave the source's version alone), and the exposition must still show them.
-    fn time_key(&self, view: &View) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (view.now.timestamp() / 900).hash(&mut h);
-        for s in view.sources {
-            s.last_success.hash(&mut h);
-            s.consecutive_failures.hash(&mut h);
-        }
-        h.finish()
+    /// Each source's last success and failure count change on refreshes that bring no new
+    /// data (which leave the source's version alone), and the exposition shows them.
+    fn follows(&self, _view: &View) -> Follows {
+        Follows::Results
+    }
+
+    /// The price now and the windows ahead change with the quarter hour.
+    fn changes_at(&self, view: &View) -> Option<DateTime<Utc>> {
+        Some(clock::next_quarter(view.now))
     }
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {
@@ -651,7 +648,6 @@ mod tests {
     use super::*;
     use crate::refresh::SourceStatus;
     use crate::sources::host::{fixture, Temperature};
-    use std::time::Instant;
 
     #[test]
     fn families_without_samples_are_left_out_and_labels_are_escaped() {
@@ -678,7 +674,6 @@ mod tests {
             sources: statuses,
             data: store,
             now: clock::now(),
-            now_instant: Instant::now(),
         }
     }
 

@@ -14,9 +14,11 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 mod gzip;
+pub mod live;
 pub mod watch;
 
 pub use gzip::{Gzip, GZIP_MIN_BYTES};
+pub use live::{Hole, Holes};
 
 /// One pre-serialized HTTP response: status, content type, bytes and their ETag, and the
 /// bytes gzip-compressed when they are worth it ([`Body::compressed`]).
@@ -32,6 +34,9 @@ pub struct Body {
     /// The same bytes gzip-compressed, with their own ETag; `None` for bodies built per
     /// request and bodies under [`GZIP_MIN_BYTES`].
     pub gzip: Option<Gzip>,
+    /// The body cut at the values that depend on the time of the answer ([`live`]);
+    /// `None` for bodies that are served as they are.
+    pub live: Option<Arc<live::Live>>,
 }
 
 pub const JSON: &str = "application/json";
@@ -47,6 +52,7 @@ impl Body {
             etag,
             headers: Vec::new(),
             gzip: None,
+            live: None,
         }
     }
 

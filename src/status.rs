@@ -1,21 +1,23 @@
 //! `/health` and `/status`: is the daemon alive, and how current is each source?
 //!
-//! Both bodies are rebuilt by the refresh thread on every tick (once a second), so ages are
-//! at most a second old and a request only copies bytes. Whether the refresh thread itself
-//! is alive is decided per request from the lock-free [`Heartbeat`]: when it is dead or
-//! silent, `/status` answers 503 (see [`dead_refresh_body`]). A source outage is *not* a
+//! Both bodies are rebuilt by the refresh thread when a source reports, starts a run or
+//! changes state, never on a clock tick; what moves every second (ages, countdowns,
+//! uptimes, the time of the answer) is left as [`Hole`]s that the connection fills when it
+//! answers, so each answer is exact to the second and copies bytes otherwise. Whether the
+//! refresh thread itself is alive is decided per request from the lock-free
+//! [`Heartbeat`]: when it is dead or silent, `/status` answers 503 (see
+//! [`dead_refresh_body`]). A source outage is *not* a
 //! 503: it shows as `health: "degraded"` with a 200, so that a probe never restarts the
 //! daemon over someone else's outage.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
-use crate::refresh::{Freshness, Heartbeat, Renderer, SourceId, SourceStatus};
-use crate::snapshot::{Body, Snapshot};
+use crate::refresh::{Follows, Freshness, Heartbeat, Renderer, SourceId, SourceStatus};
+use crate::snapshot::{Body, Hole, Holes, Snapshot};
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::host::{self, HostReport};
 use crate::sources::store::{Sources, View};
@@ -25,7 +27,6 @@ pub const HEALTH: &str = "/health";
 
 /// Renders `/status` and `/health`.
 pub struct StatusRenderer {
-    started: Instant,
     started_at: chrono::DateTime<chrono::Utc>,
     heartbeat: Arc<Heartbeat>,
     /// `demo` when serving the demo's synthetic data, else `live`.
@@ -35,7 +36,6 @@ pub struct StatusRenderer {
 impl StatusRenderer {
     pub fn new(heartbeat: Arc<Heartbeat>) -> StatusRenderer {
         StatusRenderer {
-            started: Instant::now(),
             started_at: clock::now(),
             heartbeat,
             origin: "live",
@@ -95,10 +95,10 @@ fn source_stable_json(s: &SourceStatus, view: &View) -> Map<String, Value> {
     .unwrap_or_default()
 }
 
-/// The stable part plus what moves every second: age, schedule, the run in flight.
-fn source_json(s: &SourceStatus, view: &View) -> Value {
+/// The stable part plus the last run, and what moves every second (age, schedule, the run
+/// in flight) as holes.
+fn source_json(s: &SourceStatus, view: &View, holes: &mut Holes) -> Value {
     let mut map = source_stable_json(s, view);
-    let in_flight = s.in_flight_for.map(|d| d.as_secs());
     let observed = s.observed_at.or(s.last_success).filter(|_| s.has_data);
     map.insert(
         "last_success".into(),
@@ -108,31 +108,31 @@ fn source_json(s: &SourceStatus, view: &View) -> Value {
         "observed_at".into(),
         json!(observed.map(clock::local_rfc3339)),
     );
-    map.insert("age_s".into(), json!(s.age(view.now).map(|a| a.as_secs())));
-    map.insert("observed_in_future_s".into(), json!(in_future(s, view.now)));
+    map.insert("age_s".into(), holes.put_opt(observed, Hole::SecondsSince));
+    // While the observation lies ahead (the scheduler re-renders when that ends).
+    let ahead = s.in_future(view.now).and(s.observed_at);
+    map.insert(
+        "observed_in_future_s".into(),
+        holes.put_opt(ahead, Hole::SecondsUntil),
+    );
     map.insert(
         "last_attempt".into(),
         json!(s.last_attempt.map(clock::local_rfc3339)),
     );
-    map.insert("next_refresh_in_s".into(), json!(view.next_refresh_in(s)));
-    map.insert("in_flight_s".into(), json!(in_flight));
+    map.insert(
+        "next_refresh_in_s".into(),
+        holes.put_opt(s.next_refresh_at, Hole::SecondsUntil),
+    );
+    map.insert(
+        "in_flight_s".into(),
+        holes.put_opt(s.in_flight_since, Hole::SecondsSince),
+    );
     map.insert(
         "last_duration_ms".into(),
         json!(s.last_duration.map(|d| d.as_millis() as u64)),
     );
     Value::Object(map)
 }
-
-/// How far (whole seconds) the source's observation time lies ahead of our clock, when it
-/// does by more than `FUTURE_TOLERANCE_S`: the data's clock or ours is wrong, and its age
-/// (which would read as 0) cannot be trusted.
-pub fn in_future(s: &SourceStatus, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
-    let ahead = (s.observed_at? - now).num_seconds();
-    (s.has_data && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
-}
-
-/// Clock differences smaller than this are not reported.
-const FUTURE_TOLERANCE_S: i64 = 60;
 
 /// Plain-language problems, most important first, for the page header and for people
 /// reading `/status` by hand.
@@ -151,7 +151,7 @@ fn problems(
         let state = s.freshness(view.now);
         // The amount is in `sources.<name>.observed_in_future_s`; the text stays the same
         // while it lasts, so the dashboard's status part does not change every second.
-        if in_future(s, view.now).is_some() {
+        if s.in_future(view.now).is_some() {
             out.push(format!(
                 "{}: the newest data is stamped more than a minute in the future; this host's clock (or the writer's) is wrong, so its age is unknown",
                 s.name()
@@ -175,12 +175,17 @@ fn problems(
 
 impl Renderer<Sources> for StatusRenderer {
     fn inputs(&self) -> &'static [SourceId] {
-        &[]
+        &SourceId::ALL
+    }
+
+    /// `/status` shows every source's last run and next one.
+    fn follows(&self, _view: &View) -> Follows {
+        Follows::Runs
     }
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {
         let now = view.now;
-        let uptime = self.started.elapsed().as_secs_f64();
+        let mut holes = Holes::new();
         let coordinator = view.data.coordinator.as_deref();
         let logs = view.data.logs.as_deref();
         let host = view.data.host.as_deref();
@@ -188,20 +193,18 @@ impl Renderer<Sources> for StatusRenderer {
 
         let mut sources = Map::new();
         for s in view.sources {
-            sources.insert(s.name().to_string(), source_json(s, view));
+            sources.insert(s.name().to_string(), source_json(s, view, &mut holes));
         }
         let mut cache_ages = Map::new();
         let mut last_errors = Map::new();
         for (key, source) in COMPAT_AGES {
             let s = view.get(source);
-            let age = s
-                .and_then(|s| s.last_success)
-                .map(|t| (now - t).num_milliseconds() as f64 / 1000.0);
-            cache_ages.insert(format!("{key}_s"), json!(age));
+            let age = holes.put_opt(s.and_then(|s| s.last_success), Hole::MillisSince);
+            cache_ages.insert(format!("{key}_s"), age);
             last_errors.insert(key.to_string(), json!(s.and_then(|s| s.last_error.clone())));
         }
         let all_fresh = view.sources.iter().all(|s| {
-            (s.freshness(now) == Freshness::Fresh && in_future(s, now).is_none())
+            (s.freshness(now) == Freshness::Fresh && s.in_future(now).is_none())
                 || expected_absence(s, now).is_some()
         }) && host.is_none_or(|h| h.warnings.is_empty());
         let log_files: Map<String, Value> = logs
@@ -222,8 +225,14 @@ impl Renderer<Sources> for StatusRenderer {
                 "running": r.running,
                 "pid": r.pid,
                 "started_at": r.started_at.map(clock::local_rfc3339),
-                "uptime_s": r.uptime_s,
-                "uptime_human": r.uptime_s.map(clock::human_duration),
+                "uptime_s": match r.started_at {
+                    Some(t) => holes.put(Hole::SecondsSince(t)),
+                    None => json!(r.uptime_s),
+                },
+                "uptime_human": match r.started_at {
+                    Some(t) => holes.put(Hole::HumanSince(t)),
+                    None => json!(r.uptime_s.map(clock::human_duration)),
+                },
                 "cpu_percent": r.cpu_percent.map(|c| (c * 10.0).round() / 10.0),
                 "rss_bytes": r.rss_bytes,
                 "command": r.command,
@@ -232,19 +241,29 @@ impl Renderer<Sources> for StatusRenderer {
             })
         });
         let storage = crate::sources::storage_state(view);
+        // The host's uptime, as of the answer.
+        let host_live = host_json.as_ref().map(|h| {
+            let mut h = h.clone();
+            let boot = host.and_then(|r| r.boot_time);
+            if let (Some(o), Some(boot)) = (h.as_object_mut(), boot) {
+                o.insert("uptime_s".into(), holes.put(Hole::SecondsSince(boot)));
+                o.insert("uptime_human".into(), holes.put(Hole::HumanSince(boot)));
+            }
+            h
+        });
         let status = json!({
             "status": "running",
             "origin": self.origin,
             "version": env!("CARGO_PKG_VERSION"),
-            "timestamp": clock::local_rfc3339(now),
+            "timestamp": holes.put(Hole::Now),
             "started_at": clock::local_rfc3339(self.started_at),
             "coordinator_running": coordinator.map(|r| r.running),
             "coordinator_pid": coordinator.and_then(|r| r.pid),
             "coordinator": coordinator_json,
-            "server_uptime": (uptime * 10.0).round() / 10.0,
-            "server_uptime_human": clock::human_duration(uptime as u64),
+            "server_uptime": holes.put(Hole::TenthsSince(self.started_at)),
+            "server_uptime_human": holes.put(Hole::HumanSince(self.started_at)),
             "storage": storage,
-            "host": host_json,
+            "host": host_live,
             "background_worker": {
                 "alive": self.heartbeat.is_alive(),
                 "health": if all_fresh { "healthy" } else { "degraded" },
@@ -286,15 +305,19 @@ impl Renderer<Sources> for StatusRenderer {
                 .collect::<Map<String, Value>>(),
             "problems": problems(view, coordinator, host),
         });
+        let mut health_holes = Holes::new();
         let health = json!({
             "service": "energy-monitor",
             "status": "healthy",
             "version": env!("CARGO_PKG_VERSION"),
-            "timestamp": clock::local_rfc3339(now),
+            "timestamp": health_holes.put(Hole::Now),
         });
         vec![
-            (STATUS.to_string(), Body::json(200, &status)),
-            (HEALTH.to_string(), Body::json(200, &health)),
+            (STATUS.to_string(), Body::live(200, &status, holes, now)),
+            (
+                HEALTH.to_string(),
+                Body::live(200, &health, health_holes, now),
+            ),
             (
                 crate::web::DASHBOARD_STATUS.to_string(),
                 Body::json(200, &dashboard_status),
@@ -356,7 +379,6 @@ mod tests {
             sources: &statuses,
             data: &store,
             now: clock::now(),
-            now_instant: Instant::now(),
         };
         let r = StatusRenderer::new(Arc::new(Heartbeat::new(Duration::from_secs(60))));
         let body = r.render(&view).remove(0).1;
@@ -403,9 +425,8 @@ mod tests {
             sources: &statuses,
             data: &store,
             now,
-            now_instant: Instant::now(),
         };
-        assert_eq!(in_future(&statuses[0], now), Some(7200));
+        assert_eq!(statuses[0].in_future(now), Some(7200));
         let p = problems(&view, None, None);
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(
@@ -422,7 +443,7 @@ mod tests {
         // A few seconds ahead is ordinary clock jitter.
         let mut near = statuses[0].clone();
         near.observed_at = Some(now + chrono::Duration::seconds(5));
-        assert_eq!(in_future(&near, now), None);
+        assert_eq!(near.in_future(now), None);
     }
 
     fn info(path: &str, method: &str) -> RequestInfo {

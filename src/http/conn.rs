@@ -230,6 +230,9 @@ fn answer(
     keep_alive: bool,
     shared: &Shared,
 ) -> bool {
+    // A body with values that depend on the time of the answer is filled now.
+    let body = body.at(crate::clock::now(), info.accepts_gzip);
+    let body = body.as_ref();
     let gzip = info.accepts_gzip && body.gzip.is_some();
     let etag = match (&body.gzip, gzip) {
         (Some(gz), true) => &gz.etag,

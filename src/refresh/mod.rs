@@ -29,7 +29,7 @@ use crate::snapshot::Body;
 
 mod scheduler;
 
-pub use scheduler::{spawn, RefreshHandle, TICK};
+pub use scheduler::{spawn, RefreshHandle};
 
 /// Why a refresh failed. The message is shown to the owner in `/status`, so it names the
 /// input (file, URL, table) and what was wrong with it.
@@ -281,11 +281,11 @@ pub struct SourceStatus {
     pub origin: Option<&'static str>,
     /// The source's warnings after its last refresh ([`Source::warnings`]).
     pub warnings: Vec<String>,
-    /// Time until the next run, as of the build (zero when overdue); `None` while a run is
-    /// in flight.
-    pub next_refresh_in: Option<Duration>,
-    /// How long the run in flight has taken so far, as of the build; `None` when none is.
-    pub in_flight_for: Option<Duration>,
+    /// When the next run is due (in the past when overdue); `None` while a run is in
+    /// flight. An instant, not a countdown: bodies show the countdown as of the answer.
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    /// When the run in flight started; `None` when none is.
+    pub in_flight_since: Option<DateTime<Utc>>,
     pub last_duration: Option<Duration>,
     /// Bumped when a success brings data that differs from the data held (or a new origin
     /// or observation time), and on the first failure after a success; renderers re-run
@@ -313,8 +313,8 @@ impl SourceStatus {
             observed_at: None,
             origin: None,
             warnings: Vec::new(),
-            next_refresh_in: Some(Duration::ZERO),
-            in_flight_for: None,
+            next_refresh_at: None,
+            in_flight_since: None,
             last_duration: None,
             version: 0,
             changed_at: None,
@@ -339,7 +339,42 @@ impl SourceStatus {
     pub fn freshness(&self, now: DateTime<Utc>) -> Freshness {
         Freshness::of(self.age(now), self.stale_after)
     }
+
+    /// How far (whole seconds) the observation time lies ahead of `now`, when it does by
+    /// more than [`FUTURE_TOLERANCE_S`]: the data's clock or ours is wrong, and its age
+    /// (which would read as 0) cannot be trusted.
+    pub fn in_future(&self, now: DateTime<Utc>) -> Option<i64> {
+        let ahead = (self.observed_at? - now).num_seconds();
+        (self.has_data && ahead > FUTURE_TOLERANCE_S).then_some(ahead)
+    }
+
+    /// The next instant after `now` at which time alone changes what [`freshness`] or
+    /// [`in_future`] say (the data turns stale, expires, or stops lying in the future);
+    /// `None` when neither will change without a refresh.
+    ///
+    /// [`freshness`]: SourceStatus::freshness
+    /// [`in_future`]: SourceStatus::in_future
+    pub fn next_state_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let t = self
+            .has_data
+            .then_some(self.observed_at.or(self.last_success))
+            .flatten()?;
+        let stale = chrono::Duration::from_std(self.stale_after).ok()?;
+        // Just after each threshold: freshness compares `age <= threshold`.
+        let just = chrono::Duration::milliseconds(1);
+        [
+            t + stale + just,
+            t + stale * 2 + just,
+            t - chrono::Duration::seconds(FUTURE_TOLERANCE_S),
+        ]
+        .into_iter()
+        .filter(|at| *at > now)
+        .min()
+    }
 }
+
+/// Clock differences smaller than this (seconds) are not reported as data from the future.
+pub const FUTURE_TOLERANCE_S: i64 = 60;
 
 /// What a renderer sees: every source's status, the typed store, and the time of the build.
 pub struct StoreView<'a, S> {
@@ -347,7 +382,6 @@ pub struct StoreView<'a, S> {
     /// The sources' data, one typed slot each.
     pub data: &'a S,
     pub now: DateTime<Utc>,
-    pub now_instant: Instant,
 }
 
 impl<'a, S> StoreView<'a, S> {
@@ -355,21 +389,38 @@ impl<'a, S> StoreView<'a, S> {
     pub fn get(&self, id: SourceId) -> Option<&'a SourceStatus> {
         self.sources.iter().find(|s| s.id == id)
     }
-
-    /// Seconds until the source's next run (0 when overdue or in flight).
-    pub fn next_refresh_in(&self, s: &SourceStatus) -> Option<u64> {
-        s.next_refresh_in.map(|d| d.as_secs())
-    }
 }
 
-/// Builds response bodies from source data. Runs on the refresh thread.
+/// What of a source's run record a renderer shows, besides its data and freshness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Follows {
+    /// Only the data and its freshness.
+    Data,
+    /// Also each refresh's outcome: last success, errors, failure count, warnings.
+    Results,
+    /// Also each run's start and the schedule: last attempt, the next run, the run in
+    /// flight, the last run's duration.
+    Runs,
+}
+
+/// Builds response bodies from source data. Runs on the refresh thread, when an input's
+/// data version or freshness changed, or when time alone changes the output
+/// ([`Renderer::changes_at`]); never on a clock tick. Values that move every second (ages,
+/// countdowns) are [`Hole`](crate::snapshot::Hole)s filled per answer.
 pub trait Renderer<S>: Send {
-    /// The sources this renderer reads; an empty list means "every tick".
+    /// The sources this renderer reads.
     fn inputs(&self) -> &'static [SourceId];
-    /// A value that changes when time alone should change the output (the current quarter,
-    /// the local date). The default says time does not matter.
-    fn time_key(&self, _view: &StoreView<S>) -> u64 {
-        0
+    /// What of its inputs, besides their data and freshness, the output shows (and so
+    /// re-runs on): nothing (the default), each refresh's outcome, or also each run's start
+    /// and schedule.
+    fn follows(&self, _view: &StoreView<S>) -> Follows {
+        Follows::Data
+    }
+    /// The next instant after the view's `now` at which time alone changes the output (the
+    /// next quarter hour, the next local midnight); `None` (the default) when time does
+    /// not matter. The renderer runs again at that instant.
+    fn changes_at(&self, _view: &StoreView<S>) -> Option<DateTime<Utc>> {
+        None
     }
     /// The bodies, keyed by route key (see [`crate::snapshot::route_key`]).
     fn render(&self, view: &StoreView<S>) -> Vec<(String, Body)>;

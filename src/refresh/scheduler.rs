@@ -12,17 +12,15 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender};
 
 use super::{
-    Composer, Heartbeat, RefreshContext, Renderer, Source, SourceError, SourceResult, SourceStatus,
-    Store, StoreView,
+    Composer, Follows, Heartbeat, RefreshContext, Renderer, Source, SourceError, SourceResult,
+    SourceStatus, Store, StoreView,
 };
 use crate::clock;
 use crate::snapshot::{Body, Snapshot, SnapshotCell};
-
-/// How often the snapshot is rebuilt even when no source reported (ages, `/status`).
-pub const TICK: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for lanes that are still inside a refresh.
 const LANE_JOIN_GRACE: Duration = Duration::from_millis(300);
@@ -53,6 +51,8 @@ struct RendererSlot<S> {
     renderer: Box<dyn Renderer<S>>,
     signature: Option<u64>,
     bodies: Vec<(String, Arc<Body>)>,
+    /// When time alone changes its output next ([`Renderer::changes_at`] at the last run).
+    changes_at: Option<DateTime<Utc>>,
 }
 
 struct ComposerSlot<S> {
@@ -143,6 +143,7 @@ pub fn spawn<S: Store>(
                 renderer,
                 signature: None,
                 bodies: Vec::new(),
+                changes_at: None,
             })
             .collect(),
         composers: composers
@@ -236,20 +237,21 @@ impl<S: Store> Scheduler<S> {
         results: Receiver<LaneResult<S::Data>>,
         _keep: Sender<LaneResult<S::Data>>,
     ) {
-        let mut next_tick = Instant::now() + TICK;
+        // The heartbeat is renewed at least this often, also when nothing is due.
+        let beat_every = (self.heartbeat.allowed_silence / 3).max(Duration::from_millis(10));
         loop {
             self.heartbeat.beat();
             self.dispatch_due();
+            // Publishes only what changed: a run that started or ended, new data, a
+            // freshness threshold or a renderer's time boundary that passed.
+            self.publish();
             let now = Instant::now();
-            if now >= next_tick {
-                self.publish();
-                next_tick = now + TICK;
-            }
             let wake = self
                 .due
                 .iter()
                 .filter_map(|d| d.next_due)
-                .fold(next_tick, Instant::min);
+                .chain(self.next_time_change().map(|t| instant_at(t, now)))
+                .fold(now + beat_every, Instant::min);
             select_biased! {
                 recv(stop) -> _ => break,
                 recv(refresh_all) -> _ => {
@@ -268,13 +270,27 @@ impl<S: Store> Scheduler<S> {
                         while let Ok(r) = results.try_recv() {
                             self.apply(r);
                         }
-                        self.publish();
                     }
                 }
                 recv(crossbeam_channel::at(wake)) -> _ => {}
             }
         }
         self.shutdown();
+    }
+
+    /// The next instant at which time alone changes a body: a renderer's own boundary, or
+    /// a source's data turning stale or expired.
+    fn next_time_change(&self) -> Option<DateTime<Utc>> {
+        let now = clock::now();
+        self.renderers
+            .iter()
+            .filter_map(|r| r.changes_at)
+            .chain(
+                self.statuses
+                    .iter()
+                    .filter_map(|s| s.next_state_change(now)),
+            )
+            .min()
     }
 
     fn dispatch_due(&mut self) {
@@ -288,10 +304,14 @@ impl<S: Store> Scheduler<S> {
             if runs.try_send(status.consecutive_failures).is_ok() {
                 d.next_due = None;
                 d.in_flight_since = Some(now);
-                status.last_attempt = Some(clock::now());
+                let wall = clock::now();
+                status.last_attempt = Some(wall);
+                status.in_flight_since = Some(wall);
+                status.next_refresh_at = None;
             } else {
                 // The lane is gone (it cannot be busy: we never send twice). Record it.
                 d.next_due = Some(now + status.interval);
+                status.next_refresh_at = Some(clock::now() + to_chrono(status.interval));
                 status.last_error = Some(format!("source {} has stopped", status.id));
             }
         }
@@ -348,34 +368,33 @@ impl<S: Store> Scheduler<S> {
             }
         }
         due.next_due = Some(Instant::now() + r.next_delay);
+        status.in_flight_since = None;
+        status.next_refresh_at = Some(now + to_chrono(r.next_delay));
     }
 
+    /// Runs the renderers and composers whose inputs changed and swaps in a new snapshot
+    /// when any body changed (always for the first one).
     fn publish(&mut self) {
-        let now_instant = Instant::now();
-        for (status, d) in self.statuses.iter_mut().zip(&self.due) {
-            status.next_refresh_in = d
-                .next_due
-                .map(|at| at.saturating_duration_since(now_instant));
-            status.in_flight_for = d
-                .in_flight_since
-                .map(|t| now_instant.saturating_duration_since(t));
-        }
         let view = StoreView {
             sources: &self.statuses,
             data: &self.store,
             now: clock::now(),
-            now_instant,
         };
+        let mut changed = self.generation == 0;
         let mut bodies = HashMap::new();
         for slot in &mut self.renderers {
             let sig = signature(slot.renderer.as_ref(), &view);
-            if slot.signature != Some(sig) {
-                slot.bodies = keep_unchanged(&slot.bodies, slot.renderer.render(&view));
+            let time_passed = slot.changes_at.is_some_and(|t| view.now >= t);
+            if slot.signature != Some(sig) || time_passed {
+                let next = keep_unchanged(&slot.bodies, slot.renderer.render(&view));
+                changed |= !same_bodies(&slot.bodies, &next);
+                slot.bodies = next;
                 log::trace!(
                     "renderer ran: {}",
                     slot.bodies.first().map_or("", |(k, _)| k.as_str())
                 );
                 slot.signature = Some(sig);
+                slot.changes_at = slot.renderer.changes_at(&view);
             }
             for (k, b) in &slot.bodies {
                 bodies.insert(k.clone(), Arc::clone(b));
@@ -389,13 +408,18 @@ impl<S: Store> Scheduler<S> {
             }
             let sig = h.finish();
             if slot.signature != Some(sig) {
-                slot.bodies = keep_unchanged(&slot.bodies, slot.composer.compose(&bodies, &view));
+                let next = keep_unchanged(&slot.bodies, slot.composer.compose(&bodies, &view));
+                changed |= !same_bodies(&slot.bodies, &next);
+                slot.bodies = next;
                 log::trace!(
                     "composer ran: {}",
                     slot.bodies.last().map_or("", |(k, _)| k.as_str())
                 );
                 slot.signature = Some(sig);
             }
+        }
+        if !changed {
+            return;
         }
         for slot in &self.composers {
             for (k, b) in &slot.bodies {
@@ -452,20 +476,45 @@ fn keep_unchanged(
         .collect()
 }
 
+/// What a renderer's output depends on, apart from time boundaries: each input's data
+/// version and freshness state, and its run record when the renderer shows it.
 fn signature<S>(renderer: &dyn Renderer<S>, view: &StoreView<S>) -> u64 {
     let mut h = DefaultHasher::new();
-    let inputs = renderer.inputs();
-    if inputs.is_empty() {
-        view.now_instant.hash(&mut h);
-    }
-    for id in inputs {
+    for id in renderer.inputs() {
         if let Some(s) = view.get(*id) {
             s.version.hash(&mut h);
             s.freshness(view.now).hash(&mut h);
+            s.in_future(view.now).is_some().hash(&mut h);
+            let follows = renderer.follows(view);
+            if follows >= Follows::Results {
+                (s.last_success, s.last_error_at, &s.last_error).hash(&mut h);
+                (s.consecutive_failures, &s.warnings).hash(&mut h);
+                (s.observed_at, s.origin, s.changed_at).hash(&mut h);
+            }
+            if follows >= Follows::Runs {
+                (s.last_attempt, s.next_refresh_at, s.in_flight_since).hash(&mut h);
+                s.last_duration.hash(&mut h);
+            }
         }
     }
-    renderer.time_key(view).hash(&mut h);
     h.finish()
+}
+
+/// True when two lists hold the very same bodies (as [`keep_unchanged`] keeps them).
+fn same_bodies(a: &[(String, Arc<Body>)], b: &[(String, Arc<Body>)]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((ka, ba), (kb, bb))| ka == kb && Arc::ptr_eq(ba, bb))
+}
+
+/// The monotonic instant of the wall-clock time `t`, as seen at `now` (at once when past).
+fn instant_at(t: DateTime<Utc>, now: Instant) -> Instant {
+    now + (t - clock::now()).to_std().unwrap_or(Duration::ZERO)
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The gzip variant of a pre-built body: compressed once, when the body is built, never on
-//! a request path.
+//! The gzip variant of a pre-built body: compressed once, when the body is built. Only the
+//! few bodies with values filled per answer ([`super::live`]) are compressed on a
+//! connection's thread, at the fastest level.
 
 use std::io::Write;
 
@@ -22,11 +23,8 @@ pub struct Gzip {
 impl Gzip {
     /// `bytes` compressed at the default level; `None` when that fails (it cannot for an
     /// in-memory buffer) or does not make them smaller.
-    fn of(bytes: &[u8], etag: &str) -> Option<Gzip> {
-        let mut enc = GzEncoder::new(
-            Vec::with_capacity(bytes.len() / 4 + 64),
-            Compression::default(),
-        );
+    fn of(bytes: &[u8], etag: &str, level: Compression) -> Option<Gzip> {
+        let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), level);
         enc.write_all(bytes).ok()?;
         let mut out = enc.finish().ok()?;
         if out.len() >= bytes.len() {
@@ -54,7 +52,16 @@ impl Body {
     /// thread, the embedded page), once per body.
     pub fn compressed(mut self) -> Body {
         if self.gzip.is_none() && self.bytes.len() >= GZIP_MIN_BYTES {
-            self.gzip = Gzip::of(&self.bytes, &self.etag);
+            self.gzip = Gzip::of(&self.bytes, &self.etag, Compression::default());
+        }
+        self
+    }
+
+    /// [`Body::compressed`] at the fastest level: for bodies filled per answer
+    /// ([`super::live`]), which are a few KiB.
+    pub fn compressed_fast(mut self) -> Body {
+        if self.gzip.is_none() && self.bytes.len() >= GZIP_MIN_BYTES {
+            self.gzip = Gzip::of(&self.bytes, &self.etag, Compression::fast());
         }
         self
     }

@@ -7,7 +7,9 @@
 //! polling: it wakes only when the document changed, for its heartbeat, or at shutdown)
 //! and sends each top-level section that changed (`event: section`, data
 //! `{"name", "etag", "value"}`, `id` the new document's ETag), a comment heartbeat after
-//! [`HEARTBEAT`] of silence, and `event: end` when the server stops. Streams run on their
+//! [`HEARTBEAT`] of silence, and `event: end` when the server stops. When the client takes
+//! gzip, the stream is one gzip stream, flushed after each event (so repeated text across
+//! events costs almost nothing). Streams run on their
 //! connection's thread and are capped (`web_server.max_event_streams`); one more gets a
 //! 503 and the page polls instead.
 
@@ -17,6 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use serde_json::json;
 
 use super::{DASHBOARD, SECTION_PREFIX};
@@ -50,9 +54,10 @@ pub fn route(max_streams: usize) -> Route {
             let cell = Arc::clone(&ctx.cell);
             let head_only = req.method == "HEAD";
             let last_id = req.last_event_id.clone();
+            let gzip = req.accepts_gzip;
             Reply::Stream(Box::new(move |w| {
                 let _slot = slot;
-                run(w, &cell, head_only, last_id.as_deref());
+                run(w, &cell, head_only, gzip, last_id.as_deref());
             }))
         },
     )
@@ -104,17 +109,42 @@ fn send_document(sse: &mut Sse, doc: &Body) -> bool {
     sse.send(&[id.as_bytes(), &doc.bytes, b"\n\n"])
 }
 
-fn run(w: Box<dyn Write + Send>, cell: &SnapshotCell, head_only: bool, last_id: Option<&str>) {
+fn run(
+    mut w: Box<dyn Write + Send>,
+    cell: &SnapshotCell,
+    head_only: bool,
+    gzip: bool,
+    last_id: Option<&str>,
+) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
+         Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\
+         X-Content-Type-Options: nosniff\r\nVary: Accept-Encoding\r\n{}\
+         Connection: close\r\n\r\n",
+        if gzip {
+            "Content-Encoding: gzip\r\n"
+        } else {
+            ""
+        }
+    );
+    if w.write_all(head.as_bytes())
+        .and_then(|_| w.flush())
+        .is_err()
+        || head_only
+    {
+        return;
+    }
+    // One gzip stream for the whole connection, flushed after each event: a section that
+    // differs from what was sent before in a few numbers costs a few bytes.
+    let w: Box<dyn Write + Send> = if gzip {
+        Box::new(GzEncoder::new(w, Compression::default()))
+    } else {
+        w
+    };
     let mut sse = Sse {
         w,
         last_write: Instant::now(),
     };
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
-                Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\
-                X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
-    if !sse.send(&[head.as_bytes()]) || head_only {
-        return;
-    }
     let clock = format!(
         "retry: {RETRY_MS}\n\nevent: clock\ndata: \"{}\"\n\n",
         clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

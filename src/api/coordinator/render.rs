@@ -13,7 +13,7 @@ use chrono::Datelike;
 
 use crate::clock;
 use crate::refresh::{Renderer, SourceId, SourceStatus};
-use crate::snapshot::{route_key, Body};
+use crate::snapshot::{route_key, Body, Hole, Holes};
 use crate::sources::coordinator_db::figures::round;
 use crate::sources::coordinator_db::inverter::InverterData;
 use crate::sources::coordinator_db::source::{CoordinatorData, WINDOWS};
@@ -73,29 +73,28 @@ fn any(v: &Value, path: &str) -> Value {
     v.pointer(path).cloned().unwrap_or(Value::Null)
 }
 
-/// `/current-state` from a reading (spec §2.10 structure; nothing fabricated).
+/// `/current-state` from a reading (spec §2.10 structure; nothing fabricated). The age of
+/// the reading goes into `holes`, filled when the body is answered.
 pub fn current_state(
     data: &InverterData,
     s: &SourceStatus,
     view: &View,
     pricing: Option<Value>,
+    holes: &mut Holes,
 ) -> Value {
     let r = &data.reading;
     let d = &r.data;
-    let age = (view.now - r.at).num_milliseconds().max(0) as f64 / 1000.0;
     let freshness = s.freshness(view.now);
     let charging = match d.pointer("/battery/charging_status") {
         Some(Value::Bool(true)) => json!("charging"),
         Some(Value::Bool(false)) => json!("idle"),
         _ => Value::Null,
     };
-    let warning = (freshness.as_str() != "fresh").then(|| {
-        format!(
-            "Data is {}s old (from {})",
-            age as u64,
-            r.at.with_timezone(&clock::ZONE).format("%H:%M:%S")
-        )
-    });
+    let warning = if freshness.as_str() != "fresh" {
+        holes.put(Hole::OldDataWarning(r.at))
+    } else {
+        Value::Null
+    };
     let health = r.coordinator.as_ref().map(|c| {
         json!({
             "coordinator_state": c.state,
@@ -107,8 +106,8 @@ pub fn current_state(
     json!({
         "timestamp": r.timestamp,
         "data_timestamp": clock::local_rfc3339(r.at),
-        "data_age_s": age as u64,
-        "cache_age_seconds": round(age, 1),
+        "data_age_s": holes.put(Hole::SecondsSince(r.at)),
+        "cache_age_seconds": holes.put(Hole::TenthsSince(r.at)),
         "freshness": freshness,
         "stale_after_s": s.stale_after.as_secs(),
         "source": r.origin,
@@ -159,8 +158,8 @@ pub fn current_state(
     })
 }
 
-/// Renders `/current-state`. Re-rendered every second (its age changes); the body is
-/// small.
+/// Renders `/current-state` when the reading, the prices or the quarter change; its age
+/// is filled when it is answered.
 pub struct CurrentStateRenderer;
 
 impl Renderer<Sources> for CurrentStateRenderer {
@@ -168,21 +167,24 @@ impl Renderer<Sources> for CurrentStateRenderer {
         &[SourceId::Inverter, SourceId::Prices]
     }
 
-    fn time_key(&self, view: &View) -> u64 {
-        view.now.timestamp() as u64
+    /// The price of the current quarter is part of the body.
+    fn changes_at(&self, view: &View) -> Option<chrono::DateTime<chrono::Utc>> {
+        Some(clock::next_quarter(view.now))
     }
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {
         let s = view.get(SourceId::Inverter);
         let (body, stable) = match (s, view.data.inverter.as_deref()) {
             (Some(s), Some(data)) => {
+                let mut holes = Holes::new();
                 let mut v = current_state(
                     data,
                     s,
                     view,
                     crate::api::prices::render::current_pricing(view),
+                    &mut holes,
                 );
-                let body = Body::json(200, &v);
+                let body = Body::live(200, &v, holes, view.now);
                 if let Some(o) = v.as_object_mut() {
                     for key in ["data_age_s", "cache_age_seconds", "data_warning"] {
                         o.remove(key);

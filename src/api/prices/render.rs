@@ -2,15 +2,12 @@
 //! means, cheapest and most expensive windows, the trend, and the 503 that says why there
 //! is nothing to show; and the `pricing` object `/current-state` embeds.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::clock;
-use crate::refresh::{Renderer, SourceId, SourceStatus};
-use crate::snapshot::{route_key, Body};
+use crate::refresh::{Follows, Renderer, SourceId, SourceStatus};
+use crate::snapshot::{route_key, Body, Hole, Holes};
 use crate::sources::prices::model::{DayPrices, PriceData, Quarter, Tomorrow};
 use crate::sources::prices::parse;
 use crate::sources::prices::tariff::{Priced, Tariff};
@@ -241,29 +238,29 @@ fn tomorrow_status(
 }
 
 /// The 503 body when there is nothing valid to show: `why` is the summary, `reason` the
-/// cause when no fetch error explains it.
+/// cause when no fetch error explains it. The countdown to the next attempt is filled when
+/// the body is answered.
 fn unavailable(
     view: &View,
     status: Option<&SourceStatus>,
     why: String,
     reason: Option<String>,
 ) -> Body {
-    let next_in = status.and_then(|s| view.next_refresh_in(s));
+    let next_at = status.and_then(|s| s.next_refresh_at.map(|t| t.max(view.now)));
     let reason = status
         .and_then(|s| s.last_error.clone())
         .or(reason)
         .unwrap_or_else(|| "prices have not been fetched yet (first attempt in progress)".into());
-    Body::error(
-        503,
-        &why,
-        json!({
-            "reason": reason,
-            "next_attempt_in_s": next_in,
-            "next_attempt": next_in.map(|s| clock::local_rfc3339(view.now + chrono::Duration::seconds(s as i64))),
-            "as_of": clock::local_rfc3339(view.now),
-            "in_flight": status.is_some_and(|s| s.in_flight_for.is_some()),
-        }),
-    )
+    let mut holes = Holes::new();
+    let v = json!({
+        "error": why,
+        "reason": reason,
+        "next_attempt_in_s": holes.put_opt(next_at, Hole::SecondsUntil),
+        "next_attempt": next_at.map(clock::local_rfc3339),
+        "as_of": holes.put(Hole::Now),
+        "in_flight": status.is_some_and(|s| s.in_flight_since.is_some()),
+    });
+    Body::live(503, &v, holes, view.now)
 }
 
 /// Renders `/prices`, `/prices?day=today` and `/prices?day=tomorrow`.
@@ -274,26 +271,25 @@ impl Renderer<Sources> for PriceRenderer {
         &[SourceId::Prices]
     }
 
-    fn time_key(&self, view: &View) -> u64 {
-        let mut h = DefaultHasher::new();
-        clock::local_date(view.now).hash(&mut h);
-        (view.now.timestamp() / 900).hash(&mut h);
-        // While there is nothing to show, the 503 counts down to the next attempt: it is
-        // rebuilt every second (a few hundred bytes), so `next_attempt_in_s` stays true.
-        if let Some(s) = view.get(SourceId::Prices) {
-            let today = clock::local_date(view.now);
-            let has_today = view
-                .data
-                .prices
-                .as_deref()
-                .is_some_and(|d| d.day(today, view.now).is_some());
-            if !has_today {
-                view.now.timestamp().hash(&mut h);
-                s.next_refresh_in.map(|d| d.as_secs()).hash(&mut h);
-                s.in_flight_for.is_some().hash(&mut h);
-            }
+    /// While there is nothing to show for today, the 503 shows the next attempt, so the
+    /// bodies follow the source's runs.
+    fn follows(&self, view: &View) -> Follows {
+        let today = clock::local_date(view.now);
+        let has_today = view
+            .data
+            .prices
+            .as_deref()
+            .is_some_and(|d| d.day(today, view.now).is_some());
+        if has_today {
+            Follows::Data
+        } else {
+            Follows::Runs
         }
-        h.finish()
+    }
+
+    /// The current quarter and the local date move the bodies.
+    fn changes_at(&self, view: &View) -> Option<chrono::DateTime<chrono::Utc>> {
+        Some(clock::next_quarter(view.now))
     }
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {
@@ -436,7 +432,7 @@ mod tests {
     use crate::sources::prices::model::fixture::{at, date, day};
     use crate::sources::prices::model::{label_for, VALID_FOR};
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// A prices status and the store holding its data.
     struct Held {
@@ -449,7 +445,6 @@ mod tests {
             sources: &held.statuses,
             data: &held.store,
             now: at(now),
-            now_instant: Instant::now(),
         }
     }
 
@@ -457,7 +452,7 @@ mod tests {
         Held {
             statuses: [SourceStatus {
                 origin: Some("network"),
-                next_refresh_in: Some(Duration::from_secs(60)),
+                next_refresh_at: Some(at("2026-11-20T09:01:00Z")),
                 version: 1,
                 has_data: true,
                 ..SourceStatus::new(SourceId::Prices, Duration::from_secs(300), VALID_FOR / 2)
@@ -547,7 +542,14 @@ mod tests {
             v["reason"].as_str().unwrap().contains("more than 24 h"),
             "{v}"
         );
-        assert!(v["next_attempt"].is_string());
+        assert_eq!(v["next_attempt"], "2026-11-20T10:01:00+01:00");
+        assert_eq!(v["next_attempt_in_s"], 60);
+        // The countdown is as of the answer, not of the render.
+        let body = &bodies.iter().find(|(k, _)| k == "/prices").unwrap().1;
+        let later = body.at(at("2026-11-20T09:00:45Z"), false);
+        let v: Value = serde_json::from_slice(&later.bytes).unwrap();
+        assert_eq!(v["next_attempt_in_s"], 15);
+        assert_eq!(v["as_of"], "2026-11-20T10:00:45+01:00");
         assert!(current_pricing(&view).is_none());
         let (code, _) = body_of(&bodies, "/prices?day=tomorrow");
         assert_eq!(code, 200);
