@@ -2,6 +2,11 @@
 //! did) merged with the decision files under `out/energy_data/`, deduplicated, categorised
 //! and reduced to the typed [`Facts`] every figure is computed from.
 //!
+//! One pipeline: a DB row is read into its typed [`Record`]; the served object and the
+//! facts are both derived from it (the facts by the same key lookup the object answers,
+//! [`Fields`]), and a file is read into a [`Decision`] whose facts come from its object.
+//! Summaries of past days take the facts only; `/decisions` takes the objects.
+//!
 //! Rules (docs/api.md, "GET /decisions"):
 //! - Category, first match wins: selling when `action` or `decision` is `battery_selling`
 //!   or the file name contains `battery_selling_decision`; wait when `action` is `wait`;
@@ -22,8 +27,8 @@ mod rules;
 
 pub use files::{file_kind, from_file, FileCache};
 pub use merge::{merge, merge_facts};
-pub use rows::{from_db_row, query_db, query_facts, DbRow, Loose, FLATTENED};
-pub use rules::{categorise, facts_of, Fields};
+pub use rows::{from_db_row, query_db, query_facts, DbRow, Record, FLATTENED};
+pub use rules::{categorise, facts_of, Fields, Lookup};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -280,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn lean_facts_equal_full_facts() {
+    fn facts_of_records_equal_facts_of_served_objects() {
         let dir = tempfile::tempdir().unwrap();
         let c = Connection::open(dir.path().join("c.db")).unwrap();
         crate::schema::create(&c).unwrap();
