@@ -242,7 +242,7 @@ pub struct Quarter {
 /// normal day, 92 on the spring-forward day, 100 on the fall-back day.
 pub fn quarter_bounds(date: NaiveDate) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let start = clock::day_start(date);
-    let end = date.succ_opt().map(clock::day_start).unwrap_or(start);
+    let end = clock::day_end(date);
     let mut out = Vec::with_capacity(100);
     let mut t = start;
     while t < end {
