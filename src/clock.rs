@@ -61,6 +61,16 @@ pub fn day_start(date: chrono::NaiveDate) -> DateTime<Utc> {
         .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
 }
 
+/// The calendar day after `date` (`date` itself at the end of the calendar).
+pub fn next_day(date: chrono::NaiveDate) -> chrono::NaiveDate {
+    date.succ_opt().unwrap_or(date)
+}
+
+/// The instant a Warsaw calendar day ends: the start of the next day.
+pub fn day_end(date: chrono::NaiveDate) -> DateTime<Utc> {
+    day_start(next_day(date))
+}
+
 /// Seconds formatted the way the original dashboard showed uptime:
 /// `42s`, `5m 7s`, `3h 12m`, `2d 4h` (zero remainders omitted).
 /// The start of the next quarter hour after `t`. Warsaw's offsets are whole hours, so UTC

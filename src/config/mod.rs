@@ -9,7 +9,6 @@
 //! else's file: only the sections we understand are read from it, and unknown keys there are
 //! ignored.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,44 +20,28 @@ use crate::sources::host::HostSettings;
 mod coordinator_file;
 pub mod defaults;
 mod effective;
+mod error;
+mod host;
+mod logs;
 mod prices;
 mod raw;
+mod web;
 
 use coordinator_file::read_coordinator_file;
 pub use coordinator_file::CoordinatorFile;
+use error::yaml_error;
+pub use error::ConfigError;
+use host::host_section;
+use logs::logs_section;
+pub use logs::Logs;
 use prices::prices_from_raw;
 pub use prices::Prices;
 pub use raw::{RawConfig, RawCoordinator, RawHost, RawLogs, RawPrices, RawWebServer};
+use web::web_section;
+pub use web::WebServer;
 
 /// The default location of our config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/energy-monitor.yaml";
-
-/// A config problem: which file, which key, and what would be accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let msg = self.message.replace(['\n', '\r'], " ");
-        if self.key.is_empty() {
-            write!(f, "config error in {}: {}", self.file.display(), msg)
-        } else {
-            write!(
-                f,
-                "config error in {}: {}: {}",
-                self.file.display(),
-                self.key,
-                msg
-            )
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 // ---------------------------------------------------------------------------------------
 // Validated configuration
@@ -84,33 +67,6 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct WebServer {
-    pub host: IpAddr,
-    pub port: u16,
-    /// Open connections at most (each has a thread); one more gets a 503.
-    pub max_connections: usize,
-    /// Open `/events` streams at most; one more gets a 503 (the page then polls).
-    pub max_event_streams: usize,
-    /// The whole request head must arrive within this time of its first byte.
-    pub header_timeout: Duration,
-    /// An idle connection is closed after this long.
-    pub keep_alive: Duration,
-    /// The whole response must be taken within this time.
-    pub write_timeout: Duration,
-    /// `Host` names accepted besides the loopback ones (lower case, without port).
-    pub allowed_hosts: Vec<String>,
-    /// Inverter state refresh interval.
-    pub inverter_interval: Duration,
-    pub price_interval: Duration,
-    pub metrics_interval: Duration,
-    pub pid_interval: Duration,
-    pub staleness_threshold: Duration,
-    pub api_timeout: Duration,
-    /// How often the page polls `/api/dashboard`.
-    pub dashboard_poll: Duration,
-}
-
-#[derive(Debug, Clone)]
 pub struct Coordinator {
     pub root: PathBuf,
     pub config: Option<PathBuf>,
@@ -121,23 +77,6 @@ pub struct Coordinator {
     pub systemd_unit: String,
     /// The sections of the coordinator's own YAML that we read, when `config` is set.
     pub file: Option<CoordinatorFile>,
-}
-
-/// The `logs:` section: limits of the log routes and how often log data is re-read.
-#[derive(Debug, Clone)]
-pub struct Logs {
-    /// The most lines `/logs` returns, and how many lines of each file's end are kept.
-    pub max_lines: usize,
-    /// Concurrent `/logs?follow=true` streams; one more gets a 503.
-    pub max_followers: usize,
-    /// Concurrent `/logs/download/<name>` streams; one more gets a 503.
-    pub max_downloads: usize,
-    /// The largest `/logs` answer; older lines are left out (and `truncated` says so).
-    pub max_response_bytes: usize,
-    /// How often the log directory is listed and the files' ends are re-read.
-    pub refresh_interval: Duration,
-    /// How often `journalctl` is run for the journal views.
-    pub journal_interval: Duration,
 }
 
 impl Config {
@@ -192,140 +131,7 @@ impl Config {
             }
         };
 
-        let w = &raw.web_server;
-        let host_text = w.host.clone().unwrap_or_else(|| defaults::HOST.to_string());
-        let host: IpAddr = if host_text == "localhost" {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            host_text.parse().map_err(|_| {
-                err(
-                    "web_server.host",
-                    format!(
-                        "{host_text:?} is not an IP address; use one such as 127.0.0.1 \
-                         (this machine only) or 0.0.0.0 (all interfaces)"
-                    ),
-                )
-            })?
-        };
-        let port = match w.port {
-            None => defaults::PORT,
-            Some(p) if (1..=65535).contains(&p) => p as u16,
-            Some(p) => {
-                return Err(err(
-                    "web_server.port",
-                    format!("{p} is out of range; use a port from 1 to 65535"),
-                ))
-            }
-        };
-        let max_connections = match w.max_connections {
-            None => defaults::MAX_CONNECTIONS,
-            Some(n) if (1..=4096).contains(&n) => n as usize,
-            Some(n) => {
-                return Err(err(
-                    "web_server.max_connections",
-                    format!(
-                        "{n} is out of range; use 1 to 4096 open connections (each needs a \
-                         thread and two file descriptors; see LimitNOFILE and TasksMax in the unit)"
-                    ),
-                ))
-            }
-        };
-        let max_event_streams = match w.max_event_streams {
-            None => defaults::MAX_EVENT_STREAMS,
-            Some(n) if (1..=256).contains(&n) => n as usize,
-            Some(n) => {
-                return Err(err(
-                    "web_server.max_event_streams",
-                    format!("{n} is out of range; use 1 to 256 open event streams"),
-                ))
-            }
-        };
-        let secs = |key: &str, v: Option<i64>, default: u64| {
-            seconds(&format!("web_server.{key}"), v, default, &err)
-        };
-        let short_secs = |key: &str, v: Option<i64>, default: u64| match v {
-            Some(s) if !(1..=300).contains(&s) => Err(err(
-                &format!("web_server.{key}"),
-                format!("{s} is not allowed; use a whole number of seconds from 1 to 300"),
-            )),
-            _ => secs(key, v, default),
-        };
-        let mut allowed_hosts = Vec::new();
-        for h in w.allowed_hosts.iter().flatten() {
-            let name = h.trim().to_ascii_lowercase();
-            let valid = !name.is_empty()
-                && name.len() <= 253
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-            if !valid {
-                return Err(err(
-                    "web_server.allowed_hosts",
-                    format!(
-                        "{h:?} is not a host name; list names as a browser would send them, \
-                         without scheme or port, e.g. [energy.home.arpa]"
-                    ),
-                ));
-            }
-            allowed_hosts.push(name);
-        }
-        let web = WebServer {
-            host,
-            port,
-            max_connections,
-            max_event_streams,
-            header_timeout: short_secs(
-                "header_timeout_seconds",
-                w.header_timeout_seconds,
-                defaults::HEADER_TIMEOUT_S,
-            )?,
-            keep_alive: short_secs(
-                "keep_alive_seconds",
-                w.keep_alive_seconds,
-                defaults::KEEP_ALIVE_S,
-            )?,
-            write_timeout: short_secs(
-                "write_timeout_seconds",
-                w.write_timeout_seconds,
-                defaults::WRITE_TIMEOUT_S,
-            )?,
-            allowed_hosts,
-            inverter_interval: secs(
-                "background_refresh_interval_seconds",
-                w.background_refresh_interval_seconds,
-                defaults::INVERTER_INTERVAL_S,
-            )?,
-            price_interval: secs(
-                "price_refresh_interval_seconds",
-                w.price_refresh_interval_seconds,
-                defaults::PRICE_INTERVAL_S,
-            )?,
-            metrics_interval: secs(
-                "metrics_refresh_interval_seconds",
-                w.metrics_refresh_interval_seconds,
-                defaults::METRICS_INTERVAL_S,
-            )?,
-            pid_interval: secs(
-                "coordinator_pid_check_interval_seconds",
-                w.coordinator_pid_check_interval_seconds,
-                defaults::PID_INTERVAL_S,
-            )?,
-            staleness_threshold: secs(
-                "cache_staleness_threshold_seconds",
-                w.cache_staleness_threshold_seconds,
-                defaults::STALENESS_S,
-            )?,
-            api_timeout: secs(
-                "api_timeout_seconds",
-                w.api_timeout_seconds,
-                defaults::API_TIMEOUT_S,
-            )?,
-            dashboard_poll: secs(
-                "dashboard_poll_seconds",
-                w.dashboard_poll_seconds,
-                defaults::DASHBOARD_POLL_S,
-            )?,
-        };
+        let web = web_section(&raw.web_server, &err)?;
 
         let c = &raw.coordinator;
         let root_text = c.root.clone().unwrap_or_else(|| defaults::ROOT.to_string());
@@ -461,107 +267,6 @@ fn valid_unit_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
 }
 
-/// Validates the `logs:` section.
-fn logs_section(
-    raw: &RawLogs,
-    err: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<Logs, ConfigError> {
-    let count = |key: &str, v: Option<i64>, default: usize, max: i64| match v {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
-        Some(n) => Err(err(
-            &format!("logs.{key}"),
-            format!("{n} is out of range; use a whole number from 1 to {max}"),
-        )),
-    };
-    let secs =
-        |key: &str, v: Option<i64>, default: u64| seconds(&format!("logs.{key}"), v, default, err);
-    Ok(Logs {
-        max_lines: count(
-            "max_lines",
-            raw.max_lines,
-            defaults::LOGS_MAX_LINES,
-            100_000,
-        )?,
-        max_followers: count(
-            "max_followers",
-            raw.max_followers,
-            defaults::LOGS_MAX_FOLLOWERS,
-            256,
-        )?,
-        max_downloads: count(
-            "max_downloads",
-            raw.max_downloads,
-            defaults::LOGS_MAX_DOWNLOADS,
-            64,
-        )?,
-        max_response_bytes: match raw.max_response_bytes {
-            None => defaults::LOGS_MAX_RESPONSE_BYTES,
-            Some(n) if (65_536..=67_108_864).contains(&n) => n as usize,
-            Some(n) => {
-                return Err(err(
-                    "logs.max_response_bytes",
-                    format!("{n} is out of range; use 65536 (64 KiB) to 67108864 (64 MiB)"),
-                ))
-            }
-        },
-        refresh_interval: secs(
-            "refresh_seconds",
-            raw.refresh_seconds,
-            defaults::LOGS_REFRESH_S,
-        )?,
-        journal_interval: secs(
-            "journal_refresh_seconds",
-            raw.journal_refresh_seconds,
-            defaults::JOURNAL_REFRESH_S,
-        )?,
-    })
-}
-
-/// Validates the `host:` section.
-fn host_section(
-    raw: &RawHost,
-    err: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<HostSettings, ConfigError> {
-    let bounded = |key: &str, v: Option<f64>, default: f64, max: f64, unit: &str| match v {
-        None => Ok(default),
-        Some(x) if x.is_finite() && x >= 1.0 && x <= max => Ok(x),
-        Some(x) => Err(err(
-            &format!("host.{key}"),
-            format!("{x} is out of range; use a number from 1 to {max} ({unit})"),
-        )),
-    };
-    Ok(HostSettings {
-        refresh_interval: seconds(
-            "host.refresh_seconds",
-            raw.refresh_seconds,
-            defaults::HOST_REFRESH_S,
-            err,
-        )?,
-        disk_warn_percent: bounded(
-            "disk_warn_percent",
-            raw.disk_warn_percent,
-            defaults::DISK_WARN_PERCENT,
-            100.0,
-            "percent of a filesystem in use",
-        )?,
-        memory_warn_percent: bounded(
-            "memory_warn_percent",
-            raw.memory_warn_percent,
-            defaults::MEMORY_WARN_PERCENT,
-            100.0,
-            "percent of memory in use",
-        )?,
-        temperature_warn_celsius: bounded(
-            "temperature_warn_celsius",
-            raw.temperature_warn_celsius,
-            defaults::TEMPERATURE_WARN_CELSIUS,
-            150.0,
-            "degrees Celsius",
-        )?,
-    })
-}
-
 /// A whole number of seconds from 1 to 86400 under `key`, or `default` when absent.
 fn seconds(
     key: &str,
@@ -596,45 +301,6 @@ fn absolute(p: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// Turns a YAML/serde error into a ConfigError whose key is the dotted path, when the
-/// parser reported one (`web_server.port: invalid type ...`).
-fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
-    let text = e.to_string();
-    let (key, message) = match text.split_once(": ") {
-        Some((k, rest)) if !k.contains(' ') && !k.is_empty() => (k.to_string(), rest.to_string()),
-        _ => (String::new(), text.clone()),
-    };
-    let hint = if message.contains("unknown field") {
-        "; remove it or fix its spelling (see config/energy-monitor.yaml for every key)"
-    } else if message.contains("invalid type") {
-        "; see config/energy-monitor.yaml for the expected type"
-    } else {
-        ""
-    };
-    let unknown = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.contains("unknown field"));
-    // Name the unknown key itself: `web_server.prot`, or `bogus` at the top level.
-    let key = if let (Some(field), false) = (unknown, key.is_empty()) {
-        format!("{key}.{field}")
-    } else if key.is_empty() {
-        message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.contains("unknown field"))
-            .unwrap_or("")
-            .to_string()
-    } else {
-        key
-    };
-    ConfigError {
-        file: path.to_path_buf(),
-        key,
-        message: format!("{message}{hint}"),
-    }
 }
 
 #[cfg(test)]

@@ -18,14 +18,20 @@
 //! never touched. The same seed and `now` give the same data. [`write_database`] builds only
 //! the DB, for benchmarks. [`live`] keeps the DB growing while the demo is served.
 
+mod command;
+mod error;
 pub mod files;
 pub mod live;
 pub mod model;
 pub mod rows;
+mod summary;
 
-use std::fmt;
+pub use command::{run, Command};
+pub use error::DemoError;
+pub use summary::{DbCounts, DemoSummary};
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use rusqlite::Connection;
@@ -68,170 +74,6 @@ impl Default for Options {
             now: clock::now(),
             port: crate::config::defaults::PORT,
         }
-    }
-}
-
-/// A generation failure, naming the file or the option at fault.
-#[derive(Debug)]
-pub enum DemoError {
-    /// An option is out of range.
-    Invalid(String),
-    /// The directory holds files that the demo did not write.
-    NotDemoDir(PathBuf),
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    Db {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    /// The written config did not validate (a bug, reported with its message).
-    Config(String),
-}
-
-impl DemoError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> DemoError {
-        DemoError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    fn db(path: &Path, source: rusqlite::Error) -> DemoError {
-        DemoError::Db {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    /// True when the user can fix it by choosing other arguments.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, DemoError::Invalid(_) | DemoError::NotDemoDir(_))
-    }
-}
-
-impl fmt::Display for DemoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DemoError::Invalid(m) => f.write_str(m),
-            DemoError::NotDemoDir(p) => write!(
-                f,
-                "{} is not empty and was not written by `energy-monitor demo` (no {MARKER} file); \
-                 refusing to overwrite it: choose an empty or new directory with --dir",
-                p.display()
-            ),
-            DemoError::Io { path, source } => {
-                write!(f, "cannot write {}: {source}", path.display())
-            }
-            DemoError::Db { path, source } => {
-                write!(
-                    f,
-                    "cannot write the demo database {}: {source}",
-                    path.display()
-                )
-            }
-            DemoError::Config(m) => write!(f, "the generated config is invalid: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for DemoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DemoError::Io { source, .. } => Some(source),
-            DemoError::Db { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-/// Row counts of the generated DB.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DbCounts {
-    pub energy_data: u64,
-    pub system_state: u64,
-    pub decisions: u64,
-}
-
-/// What [`generate`] wrote.
-#[derive(Debug)]
-pub struct DemoSummary {
-    pub dir: PathBuf,
-    pub database: PathBuf,
-    pub config: PathBuf,
-    pub price_cache: PathBuf,
-    pub state_file: Option<PathBuf>,
-    pub counts: DbCounts,
-    pub days: u32,
-    /// First and last simulated minute.
-    pub first: DateTime<Utc>,
-    pub last: DateTime<Utc>,
-    pub charging_files: usize,
-    pub selling_files: usize,
-    pub snapshots: usize,
-    pub master_log_lines: usize,
-    pub fast_charge_log_lines: usize,
-    /// (business date, quarters) in the price cache.
-    pub price_days: Vec<(NaiveDate, usize)>,
-    pub port: u16,
-    pub elapsed: StdDuration,
-    /// Where the simulation stopped, to keep the DB growing ([`live::spawn`]).
-    pub resume: live::Resume,
-}
-
-impl DemoSummary {
-    /// The dashboard URL of the written config.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl fmt::Display for DemoSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rel = |p: &Path| p.strip_prefix(&self.dir).unwrap_or(p).display().to_string();
-        writeln!(
-            f,
-            "energy-monitor demo: wrote SYNTHETIC demo data (a simulated installation, not real measurements) to {}",
-            self.dir.display()
-        )?;
-        writeln!(
-            f,
-            "  database  {}: {} energy_data, {} system_state, {} coordinator_decisions rows ({} days, {} .. {})",
-            rel(&self.database),
-            self.counts.energy_data,
-            self.counts.system_state,
-            self.counts.decisions,
-            self.days,
-            clock::local_rfc3339(self.first),
-            clock::local_rfc3339(self.last),
-        )?;
-        writeln!(
-            f,
-            "  files     out/energy_data: {} charging and {} selling decision files; out/daily_snapshots: {} snapshots; {}",
-            self.charging_files,
-            self.selling_files,
-            self.snapshots,
-            self.state_file.as_deref().map(rel).unwrap_or_else(|| "no state file".into()),
-        )?;
-        writeln!(
-            f,
-            "  logs      logs/master_coordinator.log ({} lines), logs/fast_charge.log ({} lines)",
-            self.master_log_lines, self.fast_charge_log_lines
-        )?;
-        let days: Vec<String> = self
-            .price_days
-            .iter()
-            .map(|(d, n)| format!("{d} ({n} quarters)"))
-            .collect();
-        writeln!(
-            f,
-            "  prices    {}: {}",
-            rel(&self.price_cache),
-            days.join(", ")
-        )?;
-        writeln!(f, "  config    {}", rel(&self.config))?;
-        write!(f, "  generated in {:.2} s", self.elapsed.as_secs_f64())
     }
 }
 
@@ -540,68 +382,6 @@ fn stamps_clone(st: &rows::Stamps) -> rows::Stamps {
         decision_local: st.decision_local,
         created_at: st.created_at.clone(),
     }
-}
-
-/// The `energy-monitor demo` command's settings.
-#[derive(Debug, Clone)]
-pub struct Command {
-    pub dir: PathBuf,
-    pub port: u16,
-    pub days: u32,
-    pub seed: u64,
-    /// Serve after generating (with the live writer).
-    pub serve: bool,
-}
-
-/// Runs `energy-monitor demo`: generate, print what was written, then serve until a signal.
-/// Returns the process exit code.
-pub fn run(cmd: Command) -> i32 {
-    let options = Options {
-        days: cmd.days,
-        seed: cmd.seed,
-        port: cmd.port,
-        ..Options::default()
-    };
-    let summary = match generate(&cmd.dir, &options) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("energy-monitor demo: {e}");
-            return if e.is_usage() {
-                crate::exit::EXIT_USAGE
-            } else {
-                crate::exit::EXIT_FAILURE
-            };
-        }
-    };
-    println!("{summary}");
-    if !cmd.serve {
-        return 0;
-    }
-    let config = match Config::load(&summary.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("energy-monitor demo: {e}");
-            return crate::exit::EXIT_USAGE;
-        }
-    };
-    println!(
-        "Serving the demo at {}: the dashboard, and JSON routes such as /status; Ctrl-C stops it.\n\
-         While it runs, a new reading is added every minute. Config: {}",
-        summary.url(),
-        summary.config.display()
-    );
-    let writer = match live::spawn(summary.database.clone(), summary.resume) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            eprintln!("energy-monitor demo: the live writer did not start ({e}); serving the data as generated");
-            None
-        }
-    };
-    let code = crate::daemon::run(config);
-    if let Some(w) = writer {
-        w.stop();
-    }
-    code
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::api::{self, LogsRequest};
-use super::{resolve, LogsHub, LogsView, DEFAULT_LINES, SELECTORS};
+use super::{resolve, selector_names, LogsHub, LogsView, DEFAULT_LINES};
 use crate::clock;
 use crate::refresh::{Renderer, SourceId};
 use crate::snapshot::Body;
@@ -66,8 +66,9 @@ impl Renderer<Sources> for LogsRenderer {
         if let Some(listing) = published.listing.as_deref() {
             bodies.push((api::FILES.to_string(), files_body(listing)));
         }
-        // Default views: every selector, then every listed file by name.
-        let mut keys: Vec<&str> = SELECTORS.iter().map(|(n, _)| *n).collect();
+        // Default views: every selector (aliases share their canonical name's view), then
+        // every listed file by name.
+        let mut keys: Vec<&str> = selector_names().collect();
         if let Some(l) = published.listing.as_deref() {
             keys.extend(l.files.iter().map(|f| f.name.as_str()));
         }
@@ -76,7 +77,7 @@ impl Renderer<Sources> for LogsRenderer {
                 continue;
             };
             if file.key != value {
-                continue; // an alias: its canonical name is rendered
+                continue; // a name that resolves to another one: that one is rendered
             }
             let req = LogsRequest {
                 file,

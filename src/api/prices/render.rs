@@ -312,7 +312,7 @@ impl Renderer<Sources> for PriceRenderer {
 fn render_prices(view: &View, status: &SourceStatus, data: &PriceData, which: &str) -> Body {
     let now = view.now;
     let today = clock::local_date(now);
-    let tomorrow = today.succ_opt().unwrap_or(today);
+    let tomorrow = clock::next_day(today);
     let today_day = data.day(today, now);
     let tomorrow_day = data.day(tomorrow, now);
     if today_day.is_none() && which != "tomorrow" {

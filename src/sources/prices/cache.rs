@@ -148,7 +148,7 @@ pub fn load(path: &Path) -> Loaded {
 
 fn check_day(day: CachedDay) -> Result<DayPrices, String> {
     let start = clock::day_start(day.business_date);
-    let end = clock::day_start(day.business_date.succ_opt().unwrap_or(day.business_date));
+    let end = clock::day_end(day.business_date);
     let mut quarters = Vec::with_capacity(day.quarters.len());
     for q in day.quarters {
         if !(q.market_pln_mwh.is_finite()

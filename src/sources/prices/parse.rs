@@ -214,7 +214,7 @@ pub fn place_day(rows: &[RawRow], date: NaiveDate, url: &str) -> Result<Vec<Quar
         what,
     };
     let day_start = clock::day_start(date);
-    let day_end = clock::day_start(date.succ_opt().unwrap_or(date));
+    let day_end = clock::day_end(date);
     let mut starts: HashSet<DateTime<Utc>> = HashSet::new();
     let mut ends: HashSet<DateTime<Utc>> = HashSet::new();
     let mut out = Vec::new();
@@ -318,7 +318,7 @@ pub fn local_period(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
 /// How many quarters a Warsaw day has (92, 96 or 100).
 pub fn quarters_in_day(date: NaiveDate) -> usize {
     let a = clock::day_start(date);
-    let b = clock::day_start(date.succ_opt().unwrap_or(date));
+    let b = clock::day_end(date);
     ((b - a).num_minutes() / 15) as usize
 }
 

@@ -12,11 +12,16 @@
 //! `time_based` tables may say `free_days: off_peak` (the default for `g12w`): then
 //! weekends and Polish public holidays are off-peak all day.
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::json;
-use serde_yaml::Value;
 
 use crate::clock;
+
+mod calendar;
+mod yaml;
+
+pub use calendar::{easter_sunday, is_free_day, is_public_holiday};
+use calendar::{next_day, prev_day};
 
 /// The SC component (PLN/kWh) when the configuration does not give one.
 pub const DEFAULT_SC_COMPONENT: f64 = 0.0892;
@@ -52,11 +57,6 @@ pub struct Season {
     pub peak_hours: Vec<(u32, u32)>,
     pub off_peak_hours: Vec<(u32, u32)>,
 }
-
-/// The coordinator's season hours: summer peak 7-9 and 17-21, off-peak 9-17; winter peak
-/// 7-10 and 15-21, off-peak 10-15; night otherwise.
-const SUMMER_HOURS: ([(u32, u32); 2], (u32, u32)) = ([(7, 9), (17, 21)], (9, 17));
-const WINTER_HOURS: ([(u32, u32); 2], (u32, u32)) = ([(7, 10), (15, 21)], (10, 15));
 
 /// How the distribution price is chosen.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,80 +152,6 @@ impl Tariff {
             Pricing::MarketPlusSc => "market_plus_sc",
             _ => "tariff_aware",
         }
-    }
-
-    /// Reads an `electricity_tariff`-shaped section. `strict` rejects unknown top-level keys
-    /// (our own config); the coordinator's file is read leniently.
-    pub fn from_yaml(section: &Value, strict: bool) -> Result<Tariff, TariffError> {
-        let err = |key: &str, message: String| TariffError {
-            key: key.to_string(),
-            message,
-        };
-        let map = match section {
-            Value::Null => return Ok(Tariff::builtin(DEFAULT_TARIFF).expect("default exists")),
-            Value::Mapping(m) => m,
-            other => {
-                return Err(err(
-                    "",
-                    format!("should be a mapping with tariff_type, sc_component_pln_kwh and distribution_pricing, found {other:?}"),
-                ))
-            }
-        };
-        if strict {
-            for k in map.keys() {
-                let name = k.as_str().unwrap_or("");
-                if ![
-                    "tariff_type",
-                    "sc_component_pln_kwh",
-                    "distribution_pricing",
-                ]
-                .contains(&name)
-                {
-                    return Err(err(
-                        name,
-                        "unknown key; allowed: tariff_type, sc_component_pln_kwh, distribution_pricing"
-                            .into(),
-                    ));
-                }
-            }
-        }
-        let name = match section.get("tariff_type") {
-            None | Some(Value::Null) => DEFAULT_TARIFF.to_string(),
-            Some(Value::String(s)) => s.trim().to_ascii_lowercase(),
-            Some(other) => {
-                return Err(err(
-                    "tariff_type",
-                    format!("should be a name such as g12, found {other:?}"),
-                ))
-            }
-        };
-        let sc_component = match section.get("sc_component_pln_kwh") {
-            None | Some(Value::Null) => DEFAULT_SC_COMPONENT,
-            Some(v) => number(v, "sc_component_pln_kwh")?,
-        };
-        let table = section
-            .get("distribution_pricing")
-            .and_then(|d| d.get(name.as_str()))
-            .filter(|v| !v.is_null());
-        let pricing = match table {
-            Some(t) => pricing_from(t, &name, &format!("distribution_pricing.{name}"))?,
-            None => match Tariff::builtin(&name) {
-                Some(b) => b.pricing,
-                None => {
-                    return Err(err(
-                        &format!("distribution_pricing.{name}"),
-                        format!(
-                            "no prices for tariff {name:?}; add its table (built in: g11, g12, g12as, g14dynamic)"
-                        ),
-                    ))
-                }
-            },
-        };
-        Ok(Tariff {
-            name,
-            sc_component,
-            pricing,
-        })
     }
 
     /// Distribution price (PLN/kWh) and zone for the quarter starting at `start`.
@@ -389,328 +315,11 @@ impl Tariff {
     }
 }
 
-fn number(v: &Value, key: &str) -> Result<f64, TariffError> {
-    let n = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    match n {
-        Some(n) if n.is_finite() && n.abs() < 100.0 => Ok(n),
-        _ => Err(TariffError {
-            key: key.to_string(),
-            message: format!("should be a price in PLN/kWh such as 0.3566, found {v:?}"),
-        }),
-    }
-}
-
-fn hour(v: &Value, key: &str) -> Result<u32, TariffError> {
-    let h = match v {
-        Value::Number(n) => n.as_u64().map(|h| h as u32),
-        Value::String(s) => s.split(':').next().and_then(|h| h.trim().parse().ok()),
-        _ => None,
-    };
-    match h {
-        Some(h) if h <= 24 => Ok(h),
-        _ => Err(TariffError {
-            key: key.to_string(),
-            message: format!("should be an hour from 0 to 24, found {v:?}"),
-        }),
-    }
-}
-
-fn required<'a>(v: &'a Value, path: &[&str], base: &str) -> Result<&'a Value, TariffError> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(*p).ok_or_else(|| TariffError {
-            key: format!("{base}.{}", path.join(".")),
-            message: "missing".into(),
-        })?;
-    }
-    Ok(cur)
-}
-
-fn range(v: &Value, key: &str, default: (u32, u32)) -> Result<(u32, u32), TariffError> {
-    if v.is_null() {
-        return Ok(default);
-    }
-    let s = v
-        .get("start")
-        .map(|s| hour(s, &format!("{key}.start")))
-        .transpose()?;
-    let e = v
-        .get("end")
-        .map(|e| hour(e, &format!("{key}.end")))
-        .transpose()?;
-    Ok((s.unwrap_or(default.0), e.unwrap_or(default.1)))
-}
-
-/// The `[start, end)` hour ranges of a zone; a range that wraps midnight (21-7) is split.
-fn push_hours(out: &mut Vec<(u32, u32)>, (s, e): (u32, u32)) {
-    if s <= e {
-        out.push((s, e));
-    } else {
-        out.push((s, 24));
-        out.push((0, e));
-    }
-}
-
-/// `seasons.<season>.time_zones`: zones named `day_peak*` (or `peak*`), `day_off_peak*`
-/// (or `off_peak*`) and `night*` (every other hour); `None` when absent.
-#[allow(
-    clippy::type_complexity,
-    reason = "the peak and off-peak hour ranges, named in the doc comment"
-)]
-fn time_zones(
-    v: &Value,
-    key: &str,
-) -> Result<Option<(Vec<(u32, u32)>, Vec<(u32, u32)>)>, TariffError> {
-    let map = match v {
-        Value::Null => return Ok(None),
-        Value::Mapping(m) => m,
-        _ => {
-            return Err(TariffError {
-                key: key.to_string(),
-                message:
-                    "should be a mapping of zones such as day_peak_morning: {start: 7, end: 10}"
-                        .into(),
-            })
-        }
-    };
-    let (mut peak, mut off_peak) = (Vec::new(), Vec::new());
-    for (k, zone) in map {
-        let name = k.as_str().unwrap_or("");
-        let zkey = format!("{key}.{name}");
-        let hours = range(zone, &zkey, (25, 25))?;
-        if hours.0 > 24 || hours.1 > 24 {
-            return Err(TariffError {
-                key: zkey,
-                message: "should be {start: H, end: H} with hours from 0 to 24".into(),
-            });
-        }
-        if name.starts_with("day_off_peak") || name.starts_with("off_peak") {
-            push_hours(&mut off_peak, hours);
-        } else if name.starts_with("day_peak") || name.starts_with("peak") {
-            push_hours(&mut peak, hours);
-        } else if !name.starts_with("night") {
-            return Err(TariffError {
-                key: zkey,
-                message: "is not a zone; expected day_peak..., day_off_peak... or night".into(),
-            });
-        }
-    }
-    peak.sort_unstable();
-    off_peak.sort_unstable();
-    Ok(Some((peak, off_peak)))
-}
-
-/// `(month, day)` from `start_month`/`start_day` (or `end_...`) of a season.
-fn month_day(
-    v: &Value,
-    key: &str,
-    which: &str,
-    default: (u32, u32),
-) -> Result<(u32, u32), TariffError> {
-    let part = |name: &str, max: u32, d: u32| -> Result<u32, TariffError> {
-        let k = format!("{which}_{name}");
-        match v.get(k.as_str()) {
-            None | Some(Value::Null) => Ok(d),
-            Some(x) => x
-                .as_u64()
-                .filter(|n| (1..=u64::from(max)).contains(n))
-                .map(|n| n as u32)
-                .ok_or_else(|| TariffError {
-                    key: format!("{key}.{k}"),
-                    message: format!("should be a {name} number from 1 to {max}, found {x:?}"),
-                }),
-        }
-    };
-    Ok((part("month", 12, default.0)?, part("day", 31, default.1)?))
-}
-
-fn pricing_from(t: &Value, name: &str, base: &str) -> Result<Pricing, TariffError> {
-    let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
-    let num_at = |path: &[&str]| -> Result<f64, TariffError> {
-        number(
-            required(t, path, base)?,
-            &format!("{base}.{}", path.join(".")),
-        )
-    };
-    match kind {
-        "static" => Ok(Pricing::Static {
-            price: num_at(&["price"])?,
-        }),
-        "time_based" => {
-            let peak_hours = range(
-                t.get("peak_hours").unwrap_or(&Value::Null),
-                &format!("{base}.peak_hours"),
-                (6, 22),
-            )?;
-            let mut windows = Vec::new();
-            if let Some(list) = t.get("off_peak_windows") {
-                let items = list.as_sequence().ok_or_else(|| TariffError {
-                    key: format!("{base}.off_peak_windows"),
-                    message: "should be a list of {start, end} hours".into(),
-                })?;
-                for (i, w) in items.iter().enumerate() {
-                    windows.push(range(
-                        w,
-                        &format!("{base}.off_peak_windows[{i}]"),
-                        (0, 0),
-                    )?);
-                }
-            }
-            // G12w: Saturdays, Sundays and public holidays are off-peak all day.
-            let free_days_off_peak = match t.get("free_days") {
-                None | Some(Value::Null) => name == "g12w",
-                Some(Value::String(v)) if v == "off_peak" => true,
-                Some(Value::String(v)) if v == "as_working_days" => false,
-                Some(other) => {
-                    return Err(TariffError {
-                        key: format!("{base}.free_days"),
-                        message: format!(
-                            "should be off_peak (weekends and public holidays off-peak all day) or as_working_days, found {other:?}"
-                        ),
-                    })
-                }
-            };
-            Ok(Pricing::TimeBased {
-                peak: num_at(&["prices", "peak"])?,
-                off_peak: num_at(&["prices", "off_peak"])?,
-                peak_hours,
-                off_peak_windows: windows,
-                free_days_off_peak,
-            })
-        }
-        "seasonal_time_based" => {
-            // A zone price under either spelling: the coordinator's `day_peak` or `peak`.
-            let zone_price = |season: &str, names: &[&str]| -> Result<f64, TariffError> {
-                let key = |n: &str| format!("{base}.prices.working_days.{season}.{n}");
-                let given: Vec<(&str, &Value)> = names
-                    .iter()
-                    .filter_map(|n| {
-                        let v = t.get("prices")?.get("working_days")?.get(season)?.get(*n)?;
-                        Some((*n, v))
-                    })
-                    .collect();
-                match given.as_slice() {
-                    [(n, v)] => number(v, &key(n)),
-                    [] => Err(TariffError {
-                        key: key(names[0]),
-                        message: format!(
-                            "missing; expected day_peak, day_off_peak and night (or peak, off_peak, night) in PLN/kWh under prices.working_days.{season}"
-                        ),
-                    }),
-                    _ => Err(TariffError {
-                        key: key(names[names.len() - 1]),
-                        message: format!("given twice (also as {}); keep one", names[0]),
-                    }),
-                }
-            };
-            let seasons = t.get("seasons").unwrap_or(&Value::Null);
-            let season = |name: &str,
-                          default: ([(u32, u32); 2], (u32, u32))|
-             -> Result<Season, TariffError> {
-                let key = format!("{base}.seasons.{name}.time_zones");
-                let zones = seasons
-                    .get(name)
-                    .and_then(|s| s.get("time_zones"))
-                    .unwrap_or(&Value::Null);
-                let (peak_hours, off_peak_hours) = time_zones(zones, &key)?
-                    .unwrap_or_else(|| (default.0.to_vec(), vec![default.1]));
-                Ok(Season {
-                    prices: ZonePrices {
-                        peak: zone_price(name, &["day_peak", "peak"])?,
-                        off_peak: zone_price(name, &["day_off_peak", "off_peak"])?,
-                        night: zone_price(name, &["night"])?,
-                    },
-                    peak_hours,
-                    off_peak_hours,
-                })
-            };
-            let summer_def = seasons.get("summer").unwrap_or(&Value::Null);
-            let skey = format!("{base}.seasons.summer");
-            Ok(Pricing::Seasonal {
-                free_days: num_at(&["prices", "free_days", "all_hours"])?,
-                summer: season("summer", SUMMER_HOURS)?,
-                winter: season("winter", WINTER_HOURS)?,
-                summer_from: month_day(summer_def, &skey, "start", (4, 1))?,
-                summer_to: month_day(summer_def, &skey, "end", (9, 30))?,
-            })
-        }
-        "kompas_based" => Ok(Pricing::Kompas {
-            fallback: num_at(&["fallback_price"])?,
-        }),
-        other => Err(TariffError {
-            key: format!("{base}.type"),
-            message: format!(
-                "{other:?} is not a tariff type; use static, time_based, seasonal_time_based or kompas_based"
-            ),
-        }),
-    }
-}
-
-/// The day after `(month, day)` (in a leap year, so 29 February exists).
-fn next_day((m, d): (u32, u32)) -> (u32, u32) {
-    NaiveDate::from_ymd_opt(2024, m, d)
-        .and_then(|x| x.succ_opt())
-        .map(|x| (x.month(), x.day()))
-        .unwrap_or((m, d))
-}
-
-/// The day before `(month, day)`.
-fn prev_day((m, d): (u32, u32)) -> (u32, u32) {
-    NaiveDate::from_ymd_opt(2024, m, d)
-        .and_then(|x| x.pred_opt())
-        .map(|x| (x.month(), x.day()))
-        .unwrap_or((m, d))
-}
-
-/// Easter Sunday (Gregorian calendar; anonymous Gregorian algorithm).
-pub fn easter_sunday(year: i32) -> NaiveDate {
-    let a = year % 19;
-    let b = year / 100;
-    let c = year % 100;
-    let d = b / 4;
-    let e = b % 4;
-    let f = (b + 8) / 25;
-    let g = (b - f + 1) / 3;
-    let h = (19 * a + b - d - g + 15) % 30;
-    let i = c / 4;
-    let k = c % 4;
-    let l = (32 + 2 * e + 2 * i - h - k) % 7;
-    let m = (a + 11 * h + 22 * l) / 451;
-    let month = (h + l - 7 * m + 114) / 31;
-    let day = (h + l - 7 * m + 114) % 31 + 1;
-    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("valid Easter date")
-}
-
-/// Polish statutory public holidays (days free from work). Christmas Eve is one from 2025.
-pub fn is_public_holiday(date: NaiveDate) -> bool {
-    let (m, d) = (date.month(), date.day());
-    let fixed = matches!(
-        (m, d),
-        (1, 1) | (1, 6) | (5, 1) | (5, 3) | (8, 15) | (11, 1) | (11, 11) | (12, 25) | (12, 26)
-    ) || (date.year() >= 2025 && (m, d) == (12, 24));
-    if fixed {
-        return true;
-    }
-    let easter = easter_sunday(date.year());
-    // Easter Sunday, Easter Monday, Pentecost Sunday (+49), Corpus Christi (+60).
-    [0, 1, 49, 60]
-        .iter()
-        .any(|off| easter + chrono::Days::new(*off) == date)
-}
-
-/// Weekends and public holidays: the `g13s` free days.
-pub fn is_free_day(date: NaiveDate) -> bool {
-    matches!(date.weekday(), Weekday::Sat | Weekday::Sun) || is_public_holiday(date)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use serde_yaml::Value;
 
     fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         clock::ZONE
@@ -745,47 +354,6 @@ mod tests {
         // Negative market prices are kept, not clamped.
         let p = t.price(-2086.86, local(2026, 5, 10, 13, 0));
         assert_eq!(round4(p.final_price), round4(-2.08686 + 0.0892 + 0.0749));
-    }
-
-    #[test]
-    fn easter_dates() {
-        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
-        assert_eq!(easter_sunday(2024), d(2024, 3, 31));
-        assert_eq!(easter_sunday(2025), d(2025, 4, 20));
-        assert_eq!(easter_sunday(2026), d(2026, 4, 5));
-        assert_eq!(easter_sunday(2027), d(2027, 3, 28));
-        assert_eq!(easter_sunday(2038), d(2038, 4, 25));
-    }
-
-    #[test]
-    fn polish_holidays_2026() {
-        let d = |m, dd| NaiveDate::from_ymd_opt(2026, m, dd).unwrap();
-        for (m, dd) in [
-            (1, 1),
-            (1, 6),
-            (4, 5),
-            (4, 6), // Easter Monday
-            (5, 1),
-            (5, 3),
-            (5, 24), // Pentecost
-            (6, 4),  // Corpus Christi
-            (8, 15),
-            (11, 1),
-            (11, 11),
-            (12, 24),
-            (12, 25),
-            (12, 26),
-        ] {
-            assert!(is_public_holiday(d(m, dd)), "2026-{m}-{dd}");
-        }
-        for (m, dd) in [(4, 7), (6, 5), (11, 20), (5, 2)] {
-            assert!(!is_public_holiday(d(m, dd)), "2026-{m}-{dd}");
-        }
-        assert!(!is_public_holiday(
-            NaiveDate::from_ymd_opt(2024, 12, 24).unwrap()
-        ));
-        assert!(is_free_day(d(11, 21))); // a Saturday
-        assert!(!is_free_day(d(11, 20))); // a Friday
     }
 
     fn g13s() -> Tariff {

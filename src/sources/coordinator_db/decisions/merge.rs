@@ -1,35 +1,55 @@
 //! Deduplication of DB rows and decision files: same category and the same second is one
-//! decision; the DB row's fields win and the file fills what the row lacks.
+//! decision; the DB row's fields win and the file fills what the row lacks. One rule for
+//! served decisions ([`merge`]) and for facts only ([`merge_facts`]).
 
 use super::*;
 
-/// [`merge`] for facts only: a file fact with the key of a DB fact only fills what the
-/// DB fact lacks.
-pub fn merge_facts(db: Vec<Facts>, files: Vec<Facts>) -> Vec<Facts> {
-    let key = |f: &Facts| (f.category, f.at.timestamp());
+/// The DB items, then each file item whose key (category, second) no DB item has; a file
+/// item with such a key is handed to `fill` with the item it duplicates.
+fn dedup<T>(
+    db: Vec<T>,
+    files: Vec<T>,
+    facts: impl Fn(&T) -> &Facts,
+    mut fill: impl FnMut(&mut T, T),
+) -> Vec<T> {
+    let key = |t: &T| {
+        let f = facts(t);
+        (f.category, f.at.timestamp())
+    };
     let mut out = db;
     let mut index: HashMap<(Category, i64), usize> =
-        out.iter().enumerate().map(|(i, f)| (key(f), i)).collect();
+        out.iter().enumerate().map(|(i, d)| (key(d), i)).collect();
     for f in files {
         match index.get(&key(&f)) {
-            Some(&i) => {
-                let d = &mut out[i];
-                d.energy_kwh = d.energy_kwh.or(f.energy_kwh);
-                d.cost_pln = d.cost_pln.or(f.cost_pln);
-                d.savings_pln = d.savings_pln.or(f.savings_pln);
-                d.revenue_pln = d.revenue_pln.or(f.revenue_pln);
-                d.confidence = d.confidence.or(f.confidence);
-                d.price = d.price.or(f.price);
-                d.tariff_zone = d.tariff_zone.take().or(f.tariff_zone);
-                d.execution_success = d.execution_success.or(f.execution_success);
-                d.charging_source = d.charging_source.take().or(f.charging_source);
-            }
+            Some(&i) => fill(&mut out[i], f),
             None => {
                 index.insert(key(&f), out.len());
                 out.push(f);
             }
         }
     }
+    out
+}
+
+impl Facts {
+    /// Fills what these facts lack from `other` (a duplicate of the same decision).
+    fn fill_from(&mut self, other: Facts) {
+        self.energy_kwh = self.energy_kwh.or(other.energy_kwh);
+        self.cost_pln = self.cost_pln.or(other.cost_pln);
+        self.savings_pln = self.savings_pln.or(other.savings_pln);
+        self.revenue_pln = self.revenue_pln.or(other.revenue_pln);
+        self.confidence = self.confidence.or(other.confidence);
+        self.price = self.price.or(other.price);
+        self.tariff_zone = self.tariff_zone.take().or(other.tariff_zone);
+        self.execution_success = self.execution_success.or(other.execution_success);
+        self.charging_source = self.charging_source.take().or(other.charging_source);
+    }
+}
+
+/// [`merge`] for facts only, oldest first: a file fact with the key of a DB fact only
+/// fills what the DB fact lacks.
+pub fn merge_facts(db: Vec<Facts>, files: Vec<Facts>) -> Vec<Facts> {
+    let mut out = dedup(db, files, |f| f, Facts::fill_from);
     out.sort_by_key(|f| f.at);
     out
 }
@@ -38,37 +58,28 @@ pub fn merge_facts(db: Vec<Facts>, files: Vec<Facts>) -> Vec<Facts> {
 /// two objects are parsed back and merged (rare: the coordinator writes files only while
 /// its DB is unavailable).
 pub fn merge(db: Vec<StoredDecision>, files: Vec<StoredDecision>) -> Vec<StoredDecision> {
-    let key = |d: &StoredDecision| (d.facts.category, d.facts.at.timestamp());
-    let mut out = db;
-    let mut index: HashMap<(Category, i64), usize> =
-        out.iter().enumerate().map(|(i, d)| (key(d), i)).collect();
-    for f in files {
-        match index.get(&key(&f)) {
-            Some(&i) => {
-                let d = &mut out[i];
-                let parse =
-                    |j: &str| serde_json::from_str::<Map<String, Value>>(j).unwrap_or_default();
-                let mut object = parse(&d.json);
-                for (k, v) in parse(&f.json) {
-                    if object.get(&k).is_none_or(Value::is_null) {
-                        object.insert(k, v);
-                    }
+    let mut out = dedup(
+        db,
+        files,
+        |d| &d.facts,
+        |d, f| {
+            let parse = |j: &str| serde_json::from_str::<Map<String, Value>>(j).unwrap_or_default();
+            let mut object = parse(&d.json);
+            for (k, v) in parse(&f.json) {
+                if object.get(&k).is_none_or(Value::is_null) {
+                    object.insert(k, v);
                 }
-                let at = d.facts.at;
-                *d = Decision {
-                    facts: facts_of(&object, at),
-                    object,
-                    from_db: d.from_db,
-                    from_file: true,
-                }
-                .into_stored();
             }
-            None => {
-                index.insert(key(&f), out.len());
-                out.push(f);
+            let at = d.facts.at;
+            *d = Decision {
+                facts: facts_of(&object, at),
+                object,
+                from_db: d.from_db,
+                from_file: true,
             }
-        }
-    }
+            .into_stored();
+        },
+    );
     out.sort_by_key(|d| std::cmp::Reverse(d.facts.at));
     out
 }

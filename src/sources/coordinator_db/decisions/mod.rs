@@ -2,6 +2,11 @@
 //! did) merged with the decision files under `out/energy_data/`, deduplicated, categorised
 //! and reduced to the typed [`Facts`] every figure is computed from.
 //!
+//! One pipeline: a DB row is read into its typed [`Record`]; the served object and the
+//! facts are both derived from it (the facts by the same key lookup the object answers,
+//! [`Fields`]), and a file is read into a [`Decision`] whose facts come from its object.
+//! Summaries of past days take the facts only; `/decisions` takes the objects.
+//!
 //! Rules (docs/api.md, "GET /decisions"):
 //! - Category, first match wins: selling when `action` or `decision` is `battery_selling`
 //!   or the file name contains `battery_selling_decision`; wait when `action` is `wait`;
@@ -22,8 +27,8 @@ mod rules;
 
 pub use files::{file_kind, from_file, FileCache};
 pub use merge::{merge, merge_facts};
-pub use rows::{from_db_row, query_db, query_facts, DbRow, Loose, FLATTENED};
-pub use rules::{categorise, facts_of, Fields};
+pub use rows::{from_db_row, query_db, query_facts, DbRow, Record, FLATTENED};
+pub use rules::{categorise, facts_of, Fields, Lookup};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -254,6 +259,45 @@ mod tests {
     }
 
     #[test]
+    fn a_records_facts_are_the_facts_of_its_served_object() {
+        let row = |action: Option<&str>, reason: Option<&str>, params: Option<&str>| DbRow {
+            id: 7,
+            timestamp: Some("2026-07-01T12:00:00".into()),
+            action: action.map(str::to_string),
+            reason: reason.map(str::to_string),
+            parameters: params.map(str::to_string),
+            ..Default::default()
+        };
+        let rows = [
+            row(
+                Some("charge"),
+                None,
+                Some(r#"{"energy_kwh": "2.5", "current_price_pln": 0.4, "source": "grid"}"#),
+            ),
+            row(
+                None,
+                Some("PV charging"),
+                Some(r#"{"tariff_zone": "T1", "cost_pln": 3}"#),
+            ),
+            row(
+                Some("battery_selling"),
+                None,
+                Some(r#"{"expected_revenue_pln": 1, "estimated_savings_pln": 2}"#),
+            ),
+            row(Some("wait"), None, Some("[1]")),
+            row(None, None, None),
+        ];
+        for r in rows {
+            let mut notes = Vec::new();
+            let record = Record::read(r, &mut notes).unwrap();
+            let facts = record.facts();
+            let served = record.into_decision();
+            assert_eq!(facts, facts_of(&served.object, facts.at));
+            assert_eq!(facts, served.facts);
+        }
+    }
+
+    #[test]
     fn selling_files_get_the_original_additions() {
         let text = json!({"timestamp": "2026-07-01T19:00:00", "decision": "start_selling",
             "expected_revenue_pln": 3.0, "energy_sold_kwh": 4.0, "execution_success": true})
@@ -280,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn lean_facts_equal_full_facts() {
+    fn facts_of_records_equal_facts_of_served_objects() {
         let dir = tempfile::tempdir().unwrap();
         let c = Connection::open(dir.path().join("c.db")).unwrap();
         crate::schema::create(&c).unwrap();

@@ -1,10 +1,11 @@
-//! `coordinator_decisions` rows: the row as read, `parameters` flattened the way the
-//! original did ([`FLATTENED`]), lenient numbers ([`Loose`]), and the two reads by time
-//! (full decisions for recent windows, facts only for summaries of past days).
+//! `coordinator_decisions` rows: the row as read, its typed [`Record`] (instant, columns,
+//! `parameters`), and the one read by time both uses share: the served decisions of
+//! recent windows and the facts of past days are derived from the same records.
 
 use super::*;
 
-/// Keys of `parameters` that the original copied to the top level of a DB decision.
+/// Keys of `parameters` that the original copied to the top level of a DB decision, in
+/// its order: the one list of the parameters a DB decision's served object and facts use.
 pub const FLATTENED: [&str; 15] = [
     "should_charge",
     "confidence",
@@ -36,237 +37,143 @@ pub struct DbRow {
     pub created_at: Option<String>,
 }
 
-/// A DB row → a decision, flattened like the original. Malformed `parameters` keep the
-/// row (with `parameters: null`) and add a note; a row without a readable timestamp is an
-/// error naming the row.
-pub fn from_db_row(row: DbRow, notes: &mut Vec<String>) -> Result<Decision, String> {
-    let hint = || row.created_at.as_deref().and_then(time::parse_created_at);
-    let at = row
-        .timestamp
-        .as_deref()
-        .and_then(|t| time::parse_instant_with(t, hint))
-        .ok_or_else(|| {
-            format!(
-                "coordinator_decisions id {}: timestamp {:?} is not a time",
-                row.id, row.timestamp
-            )
-        })?;
-    let params = match row.parameters.as_deref() {
-        None => Value::Null,
-        Some(p) => match serde_json::from_str::<Value>(p) {
-            Ok(v @ (Value::Object(_) | Value::Null)) => v,
-            Ok(other) => {
-                notes.push(format!(
-                    "coordinator_decisions id {}: parameters is not a JSON object",
-                    row.id
-                ));
-                other
-            }
-            Err(e) => {
-                notes.push(format!(
-                    "coordinator_decisions id {}: parameters is not JSON ({e})",
-                    row.id
-                ));
-                Value::Null
-            }
-        },
-    };
-    let s = |v: Option<String>| v.map(Value::String).unwrap_or(Value::Null);
-    let mut o = Map::new();
-    o.insert("id".into(), Value::from(row.id));
-    o.insert("timestamp".into(), s(row.timestamp));
-    o.insert("decision_type".into(), s(row.decision_type));
-    o.insert("action".into(), s(row.action));
-    o.insert("reason".into(), s(row.reason));
-    o.insert("source_module".into(), s(row.source_module));
-    o.insert("created_at".into(), s(row.created_at));
-    if let Value::Object(p) = &params {
-        for key in FLATTENED {
-            if let Some(v) = p.get(key) {
-                o.insert(key.into(), v.clone());
-            }
-        }
-    }
-    o.insert("parameters".into(), params);
-    let facts = facts_of(&o, at);
-    Ok(Decision {
-        object: o,
-        facts,
-        from_db: true,
-        from_file: false,
-    })
+/// A DB decision, typed: its instant, its columns and its parsed `parameters`. The served
+/// object ([`Record::into_decision`]) and the facts ([`Record::facts`]) both come from it,
+/// by the same key lookup, so they cannot disagree.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub at: DateTime<Utc>,
+    pub row: DbRow,
+    /// `parameters` parsed: an object, `null`, or (reported) another JSON value.
+    pub parameters: Value,
 }
 
-/// A JSON value read leniently: numbers, numeric text, booleans and text are kept; any
-/// other shape is `Other` (never an error).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum Loose {
-    Num(f64),
-    Text(String),
-    Bool(bool),
-    #[default]
-    Other,
-}
-
-impl Loose {
-    pub fn num(&self) -> Option<f64> {
-        match self {
-            Loose::Num(n) => Some(*n).filter(|f| f.is_finite()),
-            Loose::Text(t) => t.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-            _ => None,
-        }
-    }
-
-    pub fn text(&self) -> Option<&str> {
-        match self {
-            Loose::Text(t) => Some(t),
-            _ => None,
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Loose {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Loose, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Loose;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
-                Ok(Loose::Num(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Loose, E> {
-                Ok(Loose::Num(v as f64))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Loose, E> {
-                Ok(Loose::Num(v as f64))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Loose, E> {
-                Ok(Loose::Text(v.to_string()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
-                Ok(Loose::Bool(v))
-            }
-            fn visit_unit<E>(self) -> Result<Loose, E> {
-                Ok(Loose::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Loose::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Loose::Other)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The `parameters` keys that figures use (all within [`FLATTENED`]).
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct Params {
-    energy_kwh: Loose,
-    estimated_cost_pln: Loose,
-    estimated_savings_pln: Loose,
-    expected_revenue_pln: Loose,
-    confidence: Loose,
-    current_price: Loose,
-    current_price_pln: Loose,
-    tariff_zone: Loose,
-}
-
-/// Facts of `coordinator_decisions` rows in `[from, to)` without building the served
-/// objects (for summaries of past days): the same rules as [`from_db_row`].
-pub fn query_facts(
-    conn: &Connection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    notes: &mut Vec<String>,
-) -> Result<Vec<Facts>, DbError> {
-    let (lo, hi) = time::query_bounds(from, to);
-    let q = |e| DbError::Query("coordinator_decisions by time", e);
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, timestamp, created_at, action, reason, parameters \
-             FROM coordinator_decisions WHERE timestamp >= ?1 AND timestamp <= ?2",
-        )
-        .map_err(q)?;
-    let mut rows = stmt.query([&lo, &hi]).map_err(q)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(q)? {
-        let id: i64 = r.get(0).map_err(q)?;
-        let ts: Option<String> = r.get(1).map_err(q)?;
-        let hint = || {
-            r.get::<_, Option<String>>(2)
-                .ok()
-                .flatten()
-                .and_then(|c| time::parse_created_at(&c))
-        };
-        let Some(at) = ts
+impl Record {
+    /// Reads a row. Malformed `parameters` keep the row (with `parameters: null`) and add
+    /// a note; a row without a readable timestamp is an error naming the row.
+    pub fn read(mut row: DbRow, notes: &mut Vec<String>) -> Result<Record, String> {
+        let hint = || row.created_at.as_deref().and_then(time::parse_created_at);
+        let at = row
+            .timestamp
             .as_deref()
             .and_then(|t| time::parse_instant_with(t, hint))
-        else {
-            notes.push(format!(
-                "coordinator_decisions id {id}: timestamp {ts:?} is not a time"
-            ));
-            continue;
-        };
-        if at < from || at >= to {
-            continue;
-        }
-        let action: Option<String> = r.get(3).map_err(q)?;
-        let reason: Option<String> = r.get(4).map_err(q)?;
-        let params: Option<String> = r.get(5).map_err(q)?;
-        // A struct would also accept a JSON array (by position): only objects are read.
-        let p = match params
-            .as_deref()
-            .filter(|p| !p.trim().is_empty() && p.trim() != "null")
-            .map(|p| {
-                if p.trim_start().starts_with('{') {
-                    serde_json::from_str::<Params>(p).map_err(|e| e.to_string())
-                } else {
-                    Err("not an object".to_string())
+            .ok_or_else(|| {
+                format!(
+                    "coordinator_decisions id {}: timestamp {:?} is not a time",
+                    row.id, row.timestamp
+                )
+            })?;
+        let parameters = match row.parameters.take().as_deref() {
+            None => Value::Null,
+            Some(p) => match serde_json::from_str::<Value>(p) {
+                Ok(v @ (Value::Object(_) | Value::Null)) => v,
+                Ok(other) => {
+                    notes.push(format!(
+                        "coordinator_decisions id {}: parameters is not a JSON object",
+                        row.id
+                    ));
+                    other
                 }
-            }) {
-            None => Params::default(),
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                notes.push(format!(
-                    "coordinator_decisions id {id}: parameters is not a JSON object ({e})"
-                ));
-                Params::default()
-            }
+                Err(e) => {
+                    notes.push(format!(
+                        "coordinator_decisions id {}: parameters is not JSON ({e})",
+                        row.id
+                    ));
+                    Value::Null
+                }
+            },
         };
-        let fields = Fields {
-            action: action.as_deref(),
-            reason: reason.as_deref(),
-            energy_kwh: p.energy_kwh.num(),
-            estimated_cost_pln: p.estimated_cost_pln.num(),
-            estimated_savings_pln: p.estimated_savings_pln.num(),
-            expected_revenue_pln: p.expected_revenue_pln.num(),
-            confidence: p.confidence.num(),
-            current_price: p.current_price.num(),
-            current_price_pln: p.current_price_pln.num(),
-            tariff_zone: p.tariff_zone.text(),
-            ..Fields::default()
-        };
-        out.push(fields.facts(at));
+        Ok(Record {
+            at,
+            row,
+            parameters,
+        })
     }
-    Ok(out)
+
+    /// A flattened `parameters` key's value ([`FLATTENED`]), as the served object has it.
+    fn param(&self, key: &str) -> Option<&Value> {
+        match &self.parameters {
+            Value::Object(p) if FLATTENED.contains(&key) => p.get(key),
+            _ => None,
+        }
+    }
+
+    /// The text columns of the served object, in order.
+    fn columns(&self) -> [(&'static str, Option<&str>); 6] {
+        let r = &self.row;
+        [
+            ("timestamp", r.timestamp.as_deref()),
+            ("decision_type", r.decision_type.as_deref()),
+            ("action", r.action.as_deref()),
+            ("reason", r.reason.as_deref()),
+            ("source_module", r.source_module.as_deref()),
+            ("created_at", r.created_at.as_deref()),
+        ]
+    }
+
+    /// The rule fields of this decision: exactly what [`Fields::of_object`] finds in the
+    /// served object, read without building it.
+    fn fields(&self) -> Fields<'_> {
+        let columns = self.columns();
+        Fields::read(|key| {
+            columns
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.map_or(Lookup::Other, Lookup::Text))
+                .or_else(|| self.param(key).map(Lookup::Value))
+        })
+    }
+
+    /// The facts of this decision (for summaries of past days).
+    pub fn facts(&self) -> Facts {
+        self.fields().facts(self.at)
+    }
+
+    /// The decision served by `/decisions`: the columns, the [`FLATTENED`] keys copied to
+    /// the top level, and `parameters`.
+    pub fn into_decision(self) -> Decision {
+        let facts = self.facts();
+        let mut o = Map::new();
+        o.insert("id".into(), Value::from(self.row.id));
+        for (key, v) in self.columns() {
+            o.insert(
+                key.into(),
+                v.map_or(Value::Null, |s| Value::String(s.to_string())),
+            );
+        }
+        if let Value::Object(p) = &self.parameters {
+            for key in FLATTENED {
+                if let Some(v) = p.get(key) {
+                    o.insert(key.into(), v.clone());
+                }
+            }
+        }
+        o.insert("parameters".into(), self.parameters);
+        Decision {
+            object: o,
+            facts,
+            from_db: true,
+            from_file: false,
+        }
+    }
 }
 
-/// Reads `coordinator_decisions` rows whose instant lies in `[from, to)`, by the
-/// timestamp index.
-pub fn query_db(
+/// A DB row → a decision, flattened like the original ([`Record::read`],
+/// [`Record::into_decision`]).
+pub fn from_db_row(row: DbRow, notes: &mut Vec<String>) -> Result<Decision, String> {
+    Record::read(row, notes).map(Record::into_decision)
+}
+
+/// Reads the `coordinator_decisions` rows whose instant lies in `[from, to)`, by the
+/// timestamp index, and hands each one's [`Record`] to `each`; unreadable rows go to
+/// `notes`.
+fn read_records(
     conn: &Connection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     notes: &mut Vec<String>,
-) -> Result<Vec<StoredDecision>, DbError> {
+    mut each: impl FnMut(Record),
+) -> Result<(), DbError> {
     let (lo, hi) = time::query_bounds(from, to);
     let q = |e| DbError::Query("coordinator_decisions by time", e);
     let mut stmt = conn
@@ -276,7 +183,6 @@ pub fn query_db(
         )
         .map_err(q)?;
     let mut rows = stmt.query([&lo, &hi]).map_err(q)?;
-    let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(q)? {
         let row = DbRow {
             id: r.get(0).map_err(q)?,
@@ -288,12 +194,39 @@ pub fn query_db(
             source_module: r.get(6).map_err(q)?,
             created_at: r.get(7).map_err(q)?,
         };
-        match from_db_row(row, notes) {
-            // Serialized at once: a month of full objects is never held at the same time.
-            Ok(d) if d.facts.at >= from && d.facts.at < to => out.push(d.into_stored()),
+        match Record::read(row, notes) {
+            Ok(rec) if rec.at >= from && rec.at < to => each(rec),
             Ok(_) => {}
             Err(e) => notes.push(e),
         }
     }
+    Ok(())
+}
+
+/// Facts of `coordinator_decisions` rows in `[from, to)`, without building
+/// the served objects (for summaries of past days).
+pub fn query_facts(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Facts>, DbError> {
+    let mut out = Vec::new();
+    read_records(conn, from, to, notes, |rec| out.push(rec.facts()))?;
+    Ok(out)
+}
+
+/// The served decisions of `coordinator_decisions` rows in `[from, to)`.
+pub fn query_db(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<StoredDecision>, DbError> {
+    let mut out = Vec::new();
+    // Serialized at once: a month of full objects is never held at the same time.
+    read_records(conn, from, to, notes, |rec| {
+        out.push(rec.into_decision().into_stored())
+    })?;
     Ok(out)
 }

@@ -1,11 +1,8 @@
-//! The category rules and the [`Facts`] of a decision object: which fields say selling,
-//! wait or charging (first match wins), and the numbers every figure is computed from.
+//! The category rules and the [`Facts`] of a decision: which fields say selling, wait or
+//! charging (first match wins), and the numbers every figure is computed from. The rules
+//! read [`Fields`], looked up by key in a decision object or a DB record alike.
 
 use super::*;
-
-fn text<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    o.get(key).and_then(Value::as_str)
-}
 
 const CHARGING_ACTIONS: [&str; 4] = [
     "charge",
@@ -45,15 +42,51 @@ pub struct Fields<'a> {
     pub execution_success: Option<bool>,
 }
 
+/// A field's value as a decision holds it: text of a DB column, a JSON value of an object,
+/// or a null column.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup<'a> {
+    Text(&'a str),
+    Value(&'a Value),
+    Other,
+}
+
+impl<'a> Lookup<'a> {
+    fn text(self) -> Option<&'a str> {
+        match self {
+            Lookup::Text(t) => Some(t),
+            Lookup::Value(v) => v.as_str(),
+            Lookup::Other => None,
+        }
+    }
+
+    fn number(self) -> Option<f64> {
+        match self {
+            Lookup::Text(t) => t.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+            Lookup::Value(v) => number(Some(v)),
+            Lookup::Other => None,
+        }
+    }
+
+    fn boolean(self) -> Option<bool> {
+        match self {
+            Lookup::Value(v) => v.as_bool(),
+            _ => None,
+        }
+    }
+}
+
 impl<'a> Fields<'a> {
-    pub fn of_object(o: &'a Map<String, Value>) -> Fields<'a> {
-        let n = |k: &str| number(o.get(k));
+    /// The fields of a decision whose values `get` looks up by key.
+    pub fn read(get: impl Fn(&str) -> Option<Lookup<'a>>) -> Fields<'a> {
+        let t = |k: &str| get(k).and_then(Lookup::text);
+        let n = |k: &str| get(k).and_then(Lookup::number);
         Fields {
-            action: text(o, "action"),
-            decision: text(o, "decision"),
-            filename: text(o, "filename"),
-            reason: text(o, "reason"),
-            reasoning: text(o, "reasoning"),
+            action: t("action"),
+            decision: t("decision"),
+            filename: t("filename"),
+            reason: t("reason"),
+            reasoning: t("reasoning"),
             energy_kwh: n("energy_kwh"),
             energy_sold_kwh: n("energy_sold_kwh"),
             estimated_cost_pln: n("estimated_cost_pln"),
@@ -64,11 +97,16 @@ impl<'a> Fields<'a> {
             confidence: n("confidence"),
             current_price: n("current_price"),
             current_price_pln: n("current_price_pln"),
-            tariff_zone: text(o, "tariff_zone"),
-            source: text(o, "source"),
-            charging_source: text(o, "charging_source"),
-            execution_success: o.get("execution_success").and_then(Value::as_bool),
+            tariff_zone: t("tariff_zone"),
+            source: t("source"),
+            charging_source: t("charging_source"),
+            execution_success: get("execution_success").and_then(Lookup::boolean),
         }
+    }
+
+    /// The fields of a decision object.
+    pub fn of_object(o: &'a Map<String, Value>) -> Fields<'a> {
+        Fields::read(|k| o.get(k).map(Lookup::Value))
     }
 
     /// The category (rules in the module docs).
