@@ -398,8 +398,8 @@ pub enum Follows {
     Data,
     /// Also each refresh's outcome: last success, errors, failure count, warnings.
     Results,
-    /// Also each run's start and the schedule: last attempt, the next run, the run in
-    /// flight, the last run's duration.
+    /// Also the schedule: the next run, the last run's duration and attempt, and a run in
+    /// flight once it has lasted a second (a quick run shows when it ends).
     Runs,
 }
 
@@ -434,7 +434,7 @@ pub trait Composer<S>: Send {
     fn inputs(&self, view: &StoreView<S>) -> Vec<String>;
     /// The bodies it builds from `bodies` (every body the renderers produced).
     fn compose(
-        &self,
+        &mut self,
         bodies: &HashMap<String, Arc<Body>>,
         view: &StoreView<S>,
     ) -> Vec<(String, Body)>;

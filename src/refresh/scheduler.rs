@@ -22,6 +22,10 @@ use super::{
 use crate::clock;
 use crate::snapshot::{Body, Snapshot, SnapshotCell};
 
+/// A run in flight this long is shown as such by renderers that follow runs; shorter ones
+/// are shown only when they end, so that a quick check does not rebuild bodies twice.
+const LONG_RUN: Duration = Duration::from_secs(1);
+
 /// How long shutdown waits for lanes that are still inside a refresh.
 const LANE_JOIN_GRACE: Duration = Duration::from_millis(300);
 
@@ -282,14 +286,16 @@ impl<S: Store> Scheduler<S> {
     /// a source's data turning stale or expired.
     fn next_time_change(&self) -> Option<DateTime<Utc>> {
         let now = clock::now();
+        let long_runs = self
+            .statuses
+            .iter()
+            .filter_map(|s| s.in_flight_since.map(|t| t + to_chrono(LONG_RUN)))
+            .filter(|t| *t > now);
         self.renderers
             .iter()
             .filter_map(|r| r.changes_at)
-            .chain(
-                self.statuses
-                    .iter()
-                    .filter_map(|s| s.next_state_change(now)),
-            )
+            .chain(self.statuses.iter().filter_map(|s| s.next_state_change(now)))
+            .chain(long_runs)
             .min()
     }
 
@@ -492,8 +498,12 @@ fn signature<S>(renderer: &dyn Renderer<S>, view: &StoreView<S>) -> u64 {
                 (s.observed_at, s.origin, s.changed_at).hash(&mut h);
             }
             if follows >= Follows::Runs {
-                (s.last_attempt, s.next_refresh_at, s.in_flight_since).hash(&mut h);
-                s.last_duration.hash(&mut h);
+                // A run's start is shown once it has lasted [`LONG_RUN`]; the many short
+                // ones show at their end (with their attempt, duration and next run).
+                let long_run = s
+                    .in_flight_since
+                    .filter(|t| view.now - *t >= to_chrono(LONG_RUN));
+                (long_run, s.next_refresh_at, s.last_duration).hash(&mut h);
             }
         }
     }

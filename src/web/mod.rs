@@ -11,7 +11,7 @@
 //! document also says whether this is the demo (`demo`) and which log names `/logs`
 //! accepts (`log_selectors`, from [`crate::logs::SELECTORS`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::Datelike;
@@ -79,6 +79,8 @@ pub fn routes() -> Vec<Route> {
 pub struct Dashboard {
     poll_seconds: u64,
     demo: bool,
+    /// Each part as last composed, by name.
+    composed: HashMap<&'static str, Part>,
 }
 
 /// Fields of an error body that move with the clock (the time of the answer, countdowns,
@@ -100,6 +102,7 @@ impl Dashboard {
         Dashboard {
             poll_seconds: config.web.dashboard_poll.as_secs(),
             demo: config.demo,
+            composed: HashMap::new(),
         }
     }
 
@@ -159,6 +162,56 @@ impl Dashboard {
     }
 }
 
+/// One part as last composed: the body it was read from (status and ETag), its section's
+/// bytes, and why it is unavailable, if it is.
+#[derive(Clone)]
+struct Part {
+    input: Option<(u16, String)>,
+    bytes: Vec<u8>,
+    unavailable: Option<Value>,
+}
+
+impl Part {
+    /// Reads the body under `key` (or its absence) into the dashboard's part `name`.
+    fn read(name: &str, key: &str, body: Option<&Arc<Body>>, read: PartReader) -> Part {
+        let (value, unavailable) = match body {
+            Some(b) if b.status == 200 => match read(&b.bytes) {
+                Ok(v) => (v, None),
+                Err(e) => {
+                    log::warn!("dashboard: {key} does not fit the dashboard's {name}: {e}");
+                    let why = json!({"status": 200, "reason": format!("{key} does not fit the dashboard: {e}")});
+                    (Value::Null, Some(why))
+                }
+            },
+            Some(b) => {
+                let mut detail: Value = serde_json::from_slice(&b.bytes).unwrap_or(Value::Null);
+                if let Some(d) = detail.as_object_mut() {
+                    d.retain(|k, _| !TICKING.contains(&k.as_str()));
+                }
+                let reason = detail
+                    .get("error")
+                    .cloned()
+                    .unwrap_or(json!(format!("HTTP {}", b.status)));
+                let why = json!({"status": b.status, "reason": reason, "detail": detail});
+                (Value::Null, Some(why))
+            }
+            None => {
+                let why = json!({"status": null, "reason": "not available in this build or not produced yet"});
+                (Value::Null, Some(why))
+            }
+        };
+        Part {
+            input: body.map(|b| (b.status, b.etag.clone())),
+            bytes: json_bytes(&value),
+            unavailable,
+        }
+    }
+}
+
+fn json_bytes(value: &Value) -> Vec<u8> {
+    crate::snapshot::to_json_vec(value).unwrap_or_else(|_| b"null".to_vec())
+}
+
 impl Composer<Sources> for Dashboard {
     fn inputs(&self, view: &View) -> Vec<String> {
         self.parts(view)
@@ -167,60 +220,64 @@ impl Composer<Sources> for Dashboard {
             .collect()
     }
 
-    fn compose(&self, bodies: &HashMap<String, Arc<Body>>, view: &View) -> Vec<(String, Body)> {
-        let mut doc = Map::new();
+    /// Reads only the parts whose body changed since the last run (each part keeps its
+    /// section's bytes), and writes the document as the sections' bytes side by side: the
+    /// same bytes a serializer would write for the whole object.
+    fn compose(
+        &mut self,
+        bodies: &HashMap<String, Arc<Body>>,
+        view: &View,
+    ) -> Vec<(String, Body)> {
+        let mut sections: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
         let mut unavailable = Map::new();
+        let mut kept = HashMap::new();
         for (name, key, read) in self.parts(view) {
-            let value = match bodies.get(&key) {
-                Some(b) if b.status == 200 => match read(&b.bytes) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        log::warn!("dashboard: {key} does not fit the dashboard's {name}: {e}");
-                        unavailable.insert(
-                            name.to_string(),
-                            json!({"status": 200, "reason": format!("{key} does not fit the dashboard: {e}")}),
-                        );
-                        Value::Null
-                    }
-                },
-                Some(b) => {
-                    let mut detail: Value = serde_json::from_slice(&b.bytes).unwrap_or(Value::Null);
-                    if let Some(d) = detail.as_object_mut() {
-                        d.retain(|k, _| !TICKING.contains(&k.as_str()));
-                    }
-                    let reason = detail
-                        .get("error")
-                        .cloned()
-                        .unwrap_or(json!(format!("HTTP {}", b.status)));
-                    unavailable.insert(
-                        name.to_string(),
-                        json!({"status": b.status, "reason": reason, "detail": detail}),
-                    );
-                    Value::Null
-                }
-                None => {
-                    unavailable.insert(
-                        name.to_string(),
-                        json!({"status": null, "reason": "not available in this build or not produced yet"}),
-                    );
-                    Value::Null
-                }
+            let body = bodies.get(&key);
+            let input = body.map(|b| (b.status, b.etag.clone()));
+            let part = match self.composed.remove(name) {
+                Some(p) if p.input == input => p,
+                _ => Part::read(name, &key, body, read),
             };
-            doc.insert(name.to_string(), value);
+            if let Some(why) = &part.unavailable {
+                unavailable.insert(name.to_string(), why.clone());
+            }
+            sections.insert(name, part.bytes.clone());
+            kept.insert(name, part);
         }
-        doc.insert("unavailable".into(), Value::Object(unavailable));
-        doc.insert("poll_seconds".into(), json!(self.poll_seconds));
-        doc.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-        doc.insert("demo".into(), json!(self.demo));
-        doc.insert(
-            "log_selectors".into(),
-            json!(crate::logs::selector_names().collect::<Vec<_>>()),
+        self.composed = kept;
+        sections.insert("unavailable", json_bytes(&Value::Object(unavailable)));
+        sections.insert("poll_seconds", json_bytes(&json!(self.poll_seconds)));
+        sections.insert("version", json_bytes(&json!(env!("CARGO_PKG_VERSION"))));
+        sections.insert("demo", json_bytes(&json!(self.demo)));
+        sections.insert(
+            "log_selectors",
+            json_bytes(&json!(crate::logs::selector_names().collect::<Vec<_>>())),
         );
-        let mut out: Vec<(String, Body)> = doc
-            .iter()
-            .map(|(name, value)| (format!("{SECTION_PREFIX}{name}"), Body::json(200, value)))
+        let len: usize = sections.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let mut doc = Vec::with_capacity(len + 2);
+        doc.push(b'{');
+        for (i, (name, bytes)) in sections.iter().enumerate() {
+            if i > 0 {
+                doc.push(b',');
+            }
+            doc.extend_from_slice(&json_bytes(&json!(name)));
+            doc.push(b':');
+            doc.extend_from_slice(bytes);
+        }
+        doc.push(b'}');
+        let mut out: Vec<(String, Body)> = sections
+            .into_iter()
+            .map(|(name, bytes)| {
+                (
+                    format!("{SECTION_PREFIX}{name}"),
+                    Body::new(200, crate::snapshot::JSON, bytes),
+                )
+            })
             .collect();
-        out.push((DASHBOARD.to_string(), Body::json(200, &Value::Object(doc))));
+        out.push((
+            DASHBOARD.to_string(),
+            Body::new(200, crate::snapshot::JSON, doc),
+        ));
         out
     }
 }
