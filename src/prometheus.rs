@@ -18,8 +18,9 @@ use chrono::{DateTime, Utc};
 
 use crate::clock;
 use crate::http::routes::{from_snapshot, Route};
-use crate::refresh::{Follows, Freshness, Renderer, SourceId, SourceStatus};
-use crate::snapshot::Body;
+use crate::refresh::{Follows, Freshness, Renderer, Run, SourceId, SourceStatus};
+use crate::snapshot::live::Live;
+use crate::snapshot::{At, Body, Hole, Show};
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::coordinator_db::decisions::number;
 use crate::sources::coordinator_db::inverter::InverterData;
@@ -52,6 +53,8 @@ pub struct Exposition {
     out: String,
     name: &'static str,
     header: Option<(&'static str, &'static str)>,
+    /// Values filled when the body is answered, at byte offsets of `out`.
+    holes: Vec<(usize, Hole)>,
 }
 
 impl Default for Exposition {
@@ -66,6 +69,7 @@ impl Exposition {
             out: String::with_capacity(8 * 1024),
             name: "",
             header: None,
+            holes: Vec::new(),
         }
     }
 
@@ -80,6 +84,26 @@ impl Exposition {
         if !value.is_finite() {
             return;
         }
+        self.start_sample(labels);
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    /// One sample whose value is filled when the body is answered (unix seconds of `at`).
+    pub fn sample_at(&mut self, labels: &[(&str, &str)], at: At) {
+        self.start_sample(labels);
+        self.out.push(' ');
+        self.holes.push((
+            self.out.len(),
+            Hole {
+                at,
+                show: Show::UnixSeconds,
+            },
+        ));
+        self.out.push('\n');
+    }
+
+    /// The family's header (once) and the sample's name and labels.
+    fn start_sample(&mut self, labels: &[(&str, &str)]) {
         if let Some((kind, help)) = self.header.take() {
             let _ = writeln!(
                 self.out,
@@ -104,7 +128,6 @@ impl Exposition {
             }
             self.out.push('}');
         }
-        let _ = writeln!(self.out, " {value}");
     }
 
     /// A sample when the value is present.
@@ -128,6 +151,11 @@ impl Exposition {
 
     pub fn finish(self) -> String {
         self.out
+    }
+
+    /// The text with its holes (values filled when it is answered).
+    pub fn finish_live(self) -> Live {
+        Live::at_offsets(self.out.as_bytes(), self.holes)
     }
 }
 
@@ -176,7 +204,9 @@ fn sources(e: &mut Exposition, all: &[SourceStatus]) {
         "When the source last refreshed successfully (unix seconds); age = time() - this.",
     );
     for s in all {
-        e.maybe(&[("source", s.name())], s.last_success.map(unix));
+        if s.last_success.is_some() {
+            e.sample_at(&[("source", s.name())], s.run(Run::LastSuccess));
+        }
     }
     e.family(
         "source_data_timestamp_seconds",
@@ -184,11 +214,11 @@ fn sources(e: &mut Exposition, all: &[SourceStatus]) {
         "When the source's data was observed at its origin (unix seconds), e.g. the inverter reading's time.",
     );
     for s in all {
-        let t = s
-            .has_data
-            .then_some(s.observed_at.or(s.last_success))
-            .flatten();
-        e.maybe(&[("source", s.name())], t.map(unix));
+        match (s.has_data, s.observed_at) {
+            (false, _) => {}
+            (true, Some(t)) => e.sample(&[("source", s.name())], unix(t)),
+            (true, None) => e.sample_at(&[("source", s.name())], s.run(Run::LastSuccess)),
+        }
     }
     e.family(
         "source_stale_after_seconds",
@@ -571,8 +601,14 @@ fn host(e: &mut Exposition, r: &HostReport) {
     );
 }
 
-/// The whole exposition for `view`.
+/// The whole exposition for `view`, as answered at the view's time.
 pub fn exposition(view: &View, started_at: Option<DateTime<Utc>>) -> String {
+    let bytes = exposition_live(view, started_at).fill(view.now);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The whole exposition for `view`, with the sources' last successes left as holes.
+pub fn exposition_live(view: &View, started_at: Option<DateTime<Utc>>) -> Live {
     let mut e = Exposition::new();
     e.family(
         "build_info",
@@ -602,7 +638,7 @@ pub fn exposition(view: &View, started_at: Option<DateTime<Utc>>) -> String {
     if let Some(r) = usable(view, SourceId::Host, &view.data.host) {
         host(&mut e, r);
     }
-    e.finish()
+    e.finish_live()
 }
 
 /// Renders [`ROUTE`].
@@ -623,10 +659,9 @@ impl Renderer<Sources> for PrometheusRenderer {
         INPUTS
     }
 
-    /// Each source's last success and failure count change on refreshes that bring no new
-    /// data (which leave the source's version alone), and the exposition shows them.
+    /// Each source's failure count; its last success is filled when the body is answered.
     fn follows(&self, _view: &View) -> Follows {
-        Follows::Results
+        Follows::Outcomes
     }
 
     /// The price now and the windows ahead change with the quarter hour.
@@ -635,10 +670,10 @@ impl Renderer<Sources> for PrometheusRenderer {
     }
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {
-        let text = exposition(view, Some(self.started_at));
+        let live = exposition_live(view, Some(self.started_at));
         vec![(
             ROUTE.to_string(),
-            Body::new(200, CONTENT_TYPE, text.into_bytes()),
+            Body::from_live(200, CONTENT_TYPE, live, view.now),
         )]
     }
 }

@@ -17,8 +17,8 @@ mod gzip;
 pub mod live;
 pub mod watch;
 
-pub use gzip::{Gzip, GZIP_MIN_BYTES};
-pub use live::{Hole, Holes};
+pub use gzip::{Gzip, Piece, GZIP_MIN_BYTES};
+pub use live::{At, Board, Hole, Holes, Show};
 
 /// One pre-serialized HTTP response: status, content type, bytes and their ETag, and the
 /// bytes gzip-compressed when they are worth it ([`Body::compressed`]).

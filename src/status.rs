@@ -16,8 +16,8 @@ use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
-use crate::refresh::{Follows, Freshness, Heartbeat, Renderer, SourceId, SourceStatus};
-use crate::snapshot::{Body, Hole, Holes, Snapshot};
+use crate::refresh::{Follows, Freshness, Heartbeat, Renderer, Run, SourceId, SourceStatus};
+use crate::snapshot::{At, Body, Holes, Show, Snapshot};
 use crate::sources::coordinator::ProcessReport;
 use crate::sources::host::{self, HostReport};
 use crate::sources::store::{Sources, View};
@@ -95,41 +95,48 @@ fn source_stable_json(s: &SourceStatus, view: &View) -> Map<String, Value> {
     .unwrap_or_default()
 }
 
-/// The stable part plus the last run, and what moves every second (age, schedule, the run
-/// in flight) as holes.
+/// The stable part plus the run record and what moves every second (age, schedule, the
+/// run in flight), all as holes: they are answered as of the request, and a run that brings
+/// nothing new rebuilds nothing.
 fn source_json(s: &SourceStatus, view: &View, holes: &mut Holes) -> Value {
     let mut map = source_stable_json(s, view);
-    let observed = s.observed_at.or(s.last_success).filter(|_| s.has_data);
+    // The age is measured from the observation time, else from the last success.
+    let observed = match (s.has_data, s.observed_at) {
+        (false, _) => None,
+        (true, Some(t)) => Some(At::Fixed(t)),
+        (true, None) => Some(s.run(Run::LastSuccess)),
+    };
+    let mut put = |at: Option<At>, show: Show| match at {
+        Some(at) => holes.put(at, show),
+        None => Value::Null,
+    };
     map.insert(
         "last_success".into(),
-        json!(s.last_success.map(clock::local_rfc3339)),
+        put(Some(s.run(Run::LastSuccess)), Show::Rfc3339),
     );
-    map.insert(
-        "observed_at".into(),
-        json!(observed.map(clock::local_rfc3339)),
-    );
-    map.insert("age_s".into(), holes.put_opt(observed, Hole::SecondsSince));
+    map.insert("observed_at".into(), put(observed.clone(), Show::Rfc3339));
+    map.insert("age_s".into(), put(observed, Show::SecondsSince));
     // While the observation lies ahead (the scheduler re-renders when that ends).
-    let ahead = s.in_future(view.now).and(s.observed_at);
+    let ahead = s.in_future(view.now).and(s.observed_at).map(At::Fixed);
     map.insert(
         "observed_in_future_s".into(),
-        holes.put_opt(ahead, Hole::SecondsUntil),
+        put(ahead, Show::SecondsUntil),
     );
     map.insert(
         "last_attempt".into(),
-        json!(s.last_attempt.map(clock::local_rfc3339)),
+        put(Some(s.run(Run::LastAttempt)), Show::Rfc3339),
     );
     map.insert(
         "next_refresh_in_s".into(),
-        holes.put_opt(s.next_refresh_at, Hole::SecondsUntil),
+        put(Some(s.run(Run::NextRefresh)), Show::SecondsUntil),
     );
     map.insert(
         "in_flight_s".into(),
-        holes.put_opt(s.in_flight_since, Hole::SecondsSince),
+        put(Some(s.run(Run::InFlightSince)), Show::SecondsSince),
     );
     map.insert(
         "last_duration_ms".into(),
-        json!(s.last_duration.map(|d| d.as_millis() as u64)),
+        put(Some(s.run(Run::LastDurationMs)), Show::Number),
     );
     Value::Object(map)
 }
@@ -178,9 +185,9 @@ impl Renderer<Sources> for StatusRenderer {
         &SourceId::ALL
     }
 
-    /// `/status` shows every source's last run and next one.
+    /// `/status` shows every source's errors and warnings (its runs are holes).
     fn follows(&self, _view: &View) -> Follows {
-        Follows::Runs
+        Follows::Outcomes
     }
 
     fn render(&self, view: &View) -> Vec<(String, Body)> {
@@ -199,7 +206,9 @@ impl Renderer<Sources> for StatusRenderer {
         let mut last_errors = Map::new();
         for (key, source) in COMPAT_AGES {
             let s = view.get(source);
-            let age = holes.put_opt(s.and_then(|s| s.last_success), Hole::MillisSince);
+            let age = s.map_or(Value::Null, |s| {
+                holes.put(s.run(Run::LastSuccess), Show::MillisSince)
+            });
             cache_ages.insert(format!("{key}_s"), age);
             last_errors.insert(key.to_string(), json!(s.and_then(|s| s.last_error.clone())));
         }
@@ -226,11 +235,11 @@ impl Renderer<Sources> for StatusRenderer {
                 "pid": r.pid,
                 "started_at": r.started_at.map(clock::local_rfc3339),
                 "uptime_s": match r.started_at {
-                    Some(t) => holes.put(Hole::SecondsSince(t)),
+                    Some(t) => holes.put(At::Fixed(t), Show::SecondsSince),
                     None => json!(r.uptime_s),
                 },
                 "uptime_human": match r.started_at {
-                    Some(t) => holes.put(Hole::HumanSince(t)),
+                    Some(t) => holes.put(At::Fixed(t), Show::HumanSince),
                     None => json!(r.uptime_s.map(clock::human_duration)),
                 },
                 "cpu_percent": r.cpu_percent.map(|c| (c * 10.0).round() / 10.0),
@@ -246,8 +255,12 @@ impl Renderer<Sources> for StatusRenderer {
             let mut h = h.clone();
             let boot = host.and_then(|r| r.boot_time);
             if let (Some(o), Some(boot)) = (h.as_object_mut(), boot) {
-                o.insert("uptime_s".into(), holes.put(Hole::SecondsSince(boot)));
-                o.insert("uptime_human".into(), holes.put(Hole::HumanSince(boot)));
+                let boot = At::Fixed(boot);
+                o.insert(
+                    "uptime_s".into(),
+                    holes.put(boot.clone(), Show::SecondsSince),
+                );
+                o.insert("uptime_human".into(), holes.put(boot, Show::HumanSince));
             }
             h
         });
@@ -255,13 +268,13 @@ impl Renderer<Sources> for StatusRenderer {
             "status": "running",
             "origin": self.origin,
             "version": env!("CARGO_PKG_VERSION"),
-            "timestamp": holes.put(Hole::Now),
+            "timestamp": holes.put(At::Now, Show::Rfc3339),
             "started_at": clock::local_rfc3339(self.started_at),
             "coordinator_running": coordinator.map(|r| r.running),
             "coordinator_pid": coordinator.and_then(|r| r.pid),
             "coordinator": coordinator_json,
-            "server_uptime": holes.put(Hole::TenthsSince(self.started_at)),
-            "server_uptime_human": holes.put(Hole::HumanSince(self.started_at)),
+            "server_uptime": holes.put(At::Fixed(self.started_at), Show::TenthsSince),
+            "server_uptime_human": holes.put(At::Fixed(self.started_at), Show::HumanSince),
             "storage": storage,
             "host": host_live,
             "background_worker": {
@@ -310,7 +323,7 @@ impl Renderer<Sources> for StatusRenderer {
             "service": "energy-monitor",
             "status": "healthy",
             "version": env!("CARGO_PKG_VERSION"),
-            "timestamp": health_holes.put(Hole::Now),
+            "timestamp": health_holes.put(At::Now, Show::Rfc3339),
         });
         vec![
             (STATUS.to_string(), Body::live(200, &status, holes, now)),

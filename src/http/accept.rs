@@ -34,8 +34,11 @@ use super::Shared;
 const BACK_OFF: Duration = Duration::from_millis(100);
 /// How long the acceptor waits for an evicted idle connection's thread to end.
 const EVICT_WAIT: Duration = Duration::from_millis(100);
-/// Stack size of a connection thread (handlers build small JSON answers at most).
-const STACK: usize = 256 * 1024;
+/// Stack size of a connection thread. Handlers build small JSON answers at most, but an
+/// event stream or an answer-time body may run a gzip compressor, whose state an
+/// unoptimized build assembles on the stack before moving it to the heap. Only the pages
+/// a thread touches are resident.
+const STACK: usize = 1024 * 1024;
 /// How long a connection thread whose connection ended waits to be handed the next one
 /// (which saves starting a thread per connection for clients that do not keep them alive).
 const THREAD_REUSE: Duration = Duration::from_secs(10);

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::snapshot::Body;
+use crate::snapshot::{At, Board, Body};
 
 mod scheduler;
 
@@ -295,7 +295,24 @@ pub struct SourceStatus {
     pub changed_at: Option<DateTime<Utc>>,
     /// True once the source returned data (kept through later failures).
     pub has_data: bool,
+    /// The run record's moving values (last success and attempt, next run, run in flight,
+    /// last duration), for bodies that show them as of the answer ([`SourceStatus::run`]);
+    /// the scheduler writes it after every run ([`SourceStatus::publish_runs`]).
+    pub board: Arc<Board>,
 }
+
+/// The moving values of a source's run record, each a slot of its [`Board`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    LastSuccess,
+    LastAttempt,
+    NextRefresh,
+    InFlightSince,
+    /// The last run's duration in ms.
+    LastDurationMs,
+}
+
+const RUN_SLOTS: usize = 5;
 
 impl SourceStatus {
     /// A status with no data yet, due at once (the scheduler's start state; tests build
@@ -319,7 +336,26 @@ impl SourceStatus {
             version: 0,
             changed_at: None,
             has_data: false,
+            board: Arc::new(Board::new(RUN_SLOTS)),
         }
+    }
+
+    /// Where a body finds `field` when it is answered: it moves with every run, and bodies
+    /// are not rebuilt for that.
+    pub fn run(&self, field: Run) -> At {
+        At::Board(Arc::clone(&self.board), field as usize)
+    }
+
+    /// Writes the run record to the board (the scheduler, after it changed).
+    pub fn publish_runs(&self) {
+        let ms = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
+        let b = &self.board;
+        b.set(Run::LastSuccess as usize, ms(self.last_success));
+        b.set(Run::LastAttempt as usize, ms(self.last_attempt));
+        b.set(Run::NextRefresh as usize, ms(self.next_refresh_at));
+        b.set(Run::InFlightSince as usize, ms(self.in_flight_since));
+        let took = self.last_duration.map(|d| d.as_millis() as i64);
+        b.set(Run::LastDurationMs as usize, took);
     }
 
     /// The source's name, as in `/status`.
@@ -391,16 +427,16 @@ impl<'a, S> StoreView<'a, S> {
     }
 }
 
-/// What of a source's run record a renderer shows, besides its data and freshness.
+/// What of a source's state a renderer shows, besides its data and freshness. The run
+/// record's moving values (last success, next run, ...) are never among it: bodies show
+/// them as of the answer ([`SourceStatus::run`]), so a run that brings nothing new
+/// rebuilds nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Follows {
     /// Only the data and its freshness.
     Data,
-    /// Also each refresh's outcome: last success, errors, failure count, warnings.
-    Results,
-    /// Also the schedule: the next run, the last run's duration and attempt, and a run in
-    /// flight once it has lasted a second (a quick run shows when it ends).
-    Runs,
+    /// Also errors, the failure count, warnings, origin and observation time.
+    Outcomes,
 }
 
 /// Builds response bodies from source data. Runs on the refresh thread, when an input's

@@ -22,10 +22,6 @@ use super::{
 use crate::clock;
 use crate::snapshot::{Body, Snapshot, SnapshotCell};
 
-/// A run in flight this long is shown as such by renderers that follow runs; shorter ones
-/// are shown only when they end, so that a quick check does not rebuild bodies twice.
-const LONG_RUN: Duration = Duration::from_secs(1);
-
 /// How long shutdown waits for lanes that are still inside a refresh.
 const LANE_JOIN_GRACE: Duration = Duration::from_millis(300);
 
@@ -286,16 +282,14 @@ impl<S: Store> Scheduler<S> {
     /// a source's data turning stale or expired.
     fn next_time_change(&self) -> Option<DateTime<Utc>> {
         let now = clock::now();
-        let long_runs = self
-            .statuses
-            .iter()
-            .filter_map(|s| s.in_flight_since.map(|t| t + to_chrono(LONG_RUN)))
-            .filter(|t| *t > now);
         self.renderers
             .iter()
             .filter_map(|r| r.changes_at)
-            .chain(self.statuses.iter().filter_map(|s| s.next_state_change(now)))
-            .chain(long_runs)
+            .chain(
+                self.statuses
+                    .iter()
+                    .filter_map(|s| s.next_state_change(now)),
+            )
             .min()
     }
 
@@ -314,11 +308,13 @@ impl<S: Store> Scheduler<S> {
                 status.last_attempt = Some(wall);
                 status.in_flight_since = Some(wall);
                 status.next_refresh_at = None;
+                status.publish_runs();
             } else {
                 // The lane is gone (it cannot be busy: we never send twice). Record it.
                 d.next_due = Some(now + status.interval);
                 status.next_refresh_at = Some(clock::now() + to_chrono(status.interval));
                 status.last_error = Some(format!("source {} has stopped", status.id));
+                status.publish_runs();
             }
         }
     }
@@ -376,6 +372,7 @@ impl<S: Store> Scheduler<S> {
         due.next_due = Some(Instant::now() + r.next_delay);
         status.in_flight_since = None;
         status.next_refresh_at = Some(now + to_chrono(r.next_delay));
+        status.publish_runs();
     }
 
     /// Runs the renderers and composers whose inputs changed and swaps in a new snapshot
@@ -491,19 +488,9 @@ fn signature<S>(renderer: &dyn Renderer<S>, view: &StoreView<S>) -> u64 {
             s.version.hash(&mut h);
             s.freshness(view.now).hash(&mut h);
             s.in_future(view.now).is_some().hash(&mut h);
-            let follows = renderer.follows(view);
-            if follows >= Follows::Results {
-                (s.last_success, s.last_error_at, &s.last_error).hash(&mut h);
-                (s.consecutive_failures, &s.warnings).hash(&mut h);
-                (s.observed_at, s.origin, s.changed_at).hash(&mut h);
-            }
-            if follows >= Follows::Runs {
-                // A run's start is shown once it has lasted [`LONG_RUN`]; the many short
-                // ones show at their end (with their attempt, duration and next run).
-                let long_run = s
-                    .in_flight_since
-                    .filter(|t| view.now - *t >= to_chrono(LONG_RUN));
-                (long_run, s.next_refresh_at, s.last_duration).hash(&mut h);
+            if renderer.follows(view) >= Follows::Outcomes {
+                (s.last_error_at, &s.last_error, s.consecutive_failures).hash(&mut h);
+                (&s.warnings, s.observed_at, s.origin, s.changed_at).hash(&mut h);
             }
         }
     }

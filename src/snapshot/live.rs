@@ -16,6 +16,8 @@
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -23,56 +25,140 @@ use serde::Serialize;
 use super::{etag_of, Body};
 use crate::clock;
 
-/// One value computed when the body is answered, from the time of the answer (`now`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hole {
-    /// The time of the answer, local RFC 3339 (a JSON string).
+/// Where a hole's instant comes from.
+#[derive(Debug, Clone)]
+pub enum At {
+    /// The time of the answer.
     Now,
+    /// An instant known when the body was rendered (a reading's time, a process start).
+    Fixed(DateTime<Utc>),
+    /// A slot of a [`Board`]: an instant (or a duration) that moves without a re-render,
+    /// e.g. a source's last success; an empty slot is written as `null`.
+    Board(Arc<Board>, usize),
+}
+
+/// How a hole shows its instant, as of the answer (`now`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// Local RFC 3339 (a JSON string).
+    Rfc3339,
+    /// Unix seconds, to the millisecond (Prometheus' timestamps).
+    UnixSeconds,
     /// Whole seconds since the instant (0 when it lies ahead).
-    SecondsSince(DateTime<Utc>),
+    SecondsSince,
     /// Seconds since the instant, to a tenth (0.0 when it lies ahead).
-    TenthsSince(DateTime<Utc>),
-    /// Seconds since the instant, to the millisecond (may be negative when it lies ahead).
-    MillisSince(DateTime<Utc>),
+    TenthsSince,
+    /// Seconds since the instant, to the millisecond (negative when it lies ahead).
+    MillisSince,
     /// Whole seconds until the instant (0 once it has passed).
-    SecondsUntil(DateTime<Utc>),
+    SecondsUntil,
     /// The time since the instant in words, e.g. `"3h 12m"` (a JSON string).
-    HumanSince(DateTime<Utc>),
+    HumanSince,
     /// `"Data is 95s old (from 14:03:12)"`: the warning of a reading observed at the
     /// instant (a JSON string).
-    OldDataWarning(DateTime<Utc>),
+    OldDataWarning,
+    /// The slot's value as a whole number (a duration in ms kept on a board).
+    Number,
+    /// `true` when there is a value, else `false`.
+    IsSet,
+}
+
+/// One value computed when the body is answered.
+#[derive(Debug, Clone)]
+pub struct Hole {
+    pub at: At,
+    pub show: Show,
 }
 
 impl Hole {
-    /// The value as JSON text, as of `now`.
-    fn write(self, now: DateTime<Utc>, out: &mut Vec<u8>) {
-        let ms_since = |t: DateTime<Utc>| (now - t).num_milliseconds();
-        let secs_since = |t: DateTime<Utc>| (ms_since(t).max(0) / 1000) as u64;
-        let _ = match self {
-            Hole::Now => write!(out, "\"{}\"", clock::local_rfc3339(now)),
-            Hole::SecondsSince(t) => write!(out, "{}", secs_since(t)),
-            Hole::TenthsSince(t) => {
-                let tenths = (ms_since(t).max(0) as f64 / 100.0).round() / 10.0;
-                write!(out, "{tenths:?}")
-            }
-            Hole::MillisSince(t) => write!(out, "{:?}", ms_since(t) as f64 / 1000.0),
-            Hole::SecondsUntil(t) => write!(out, "{}", ((t - now).num_seconds()).max(0)),
-            Hole::HumanSince(t) => {
-                write!(out, "\"{}\"", clock::human_duration(secs_since(t)))
-            }
-            Hole::OldDataWarning(t) => write!(
-                out,
-                "\"Data is {}s old (from {})\"",
-                secs_since(t),
-                t.with_timezone(&clock::ZONE).format("%H:%M:%S")
-            ),
+    /// The value as text (JSON, or a Prometheus sample value), as of `now`.
+    fn write(&self, now: DateTime<Utc>, out: &mut Vec<u8>) {
+        let ms = match &self.at {
+            At::Now => Some(now.timestamp_millis()),
+            At::Fixed(t) => Some(t.timestamp_millis()),
+            At::Board(board, slot) => board.get(*slot),
         };
+        let _ = match (ms, self.show) {
+            (v, Show::IsSet) => write!(out, "{}", v.is_some()),
+            (None, _) => write!(out, "null"),
+            (Some(n), Show::Number) => write!(out, "{n}"),
+            (Some(ms), show) => {
+                let t = DateTime::from_timestamp_millis(ms).unwrap_or(now);
+                let ms_since = (now - t).num_milliseconds();
+                let secs_since = (ms_since.max(0) / 1000) as u64;
+                match show {
+                    Show::Rfc3339 => write!(out, "\"{}\"", clock::local_rfc3339(t)),
+                    Show::UnixSeconds => write!(out, "{}", ms as f64 / 1000.0),
+                    Show::SecondsSince => write!(out, "{secs_since}"),
+                    Show::TenthsSince => {
+                        write!(out, "{:?}", (ms_since.max(0) as f64 / 100.0).round() / 10.0)
+                    }
+                    Show::MillisSince => write!(out, "{:?}", ms_since as f64 / 1000.0),
+                    Show::SecondsUntil => write!(out, "{}", (t - now).num_seconds().max(0)),
+                    Show::HumanSince => {
+                        write!(out, "\"{}\"", clock::human_duration(secs_since))
+                    }
+                    Show::OldDataWarning => write!(
+                        out,
+                        "\"Data is {secs_since}s old (from {})\"",
+                        t.with_timezone(&clock::ZONE).format("%H:%M:%S")
+                    ),
+                    Show::Number | Show::IsSet => Ok(()),
+                }
+            }
+        };
+    }
+}
+
+/// Values that move without a re-render (ms since the epoch, or a duration in ms), one
+/// per slot, written by the refresh thread and read when a body is answered: a source's
+/// last success and attempt, its next run, the run in flight. Lock-free.
+#[derive(Debug)]
+pub struct Board(Vec<AtomicI64>);
+
+/// An empty slot.
+const EMPTY: i64 = i64::MIN;
+
+impl Board {
+    pub fn new(slots: usize) -> Board {
+        Board((0..slots).map(|_| AtomicI64::new(EMPTY)).collect())
+    }
+
+    /// Sets `slot` to `value` (ms), or empties it.
+    pub fn set(&self, slot: usize, value: Option<i64>) {
+        if let Some(s) = self.0.get(slot) {
+            s.store(value.unwrap_or(EMPTY), Ordering::Relaxed);
+        }
+    }
+
+    pub fn get(&self, slot: usize) -> Option<i64> {
+        let v = self.0.get(slot)?.load(Ordering::Relaxed);
+        (v != EMPTY).then_some(v)
     }
 }
 
 /// The holes of one body being rendered, in the order they are put.
 #[derive(Debug, Default)]
 pub struct Holes(Vec<Hole>);
+
+#[cfg(test)]
+#[test]
+fn text_bodies_take_holes_at_offsets() {
+    let board = Arc::new(Board::new(1));
+    let text = b"a 1\nb \nc 3\n";
+    let live = Live::at_offsets(
+        text,
+        vec![(
+            6,
+            Hole {
+                at: At::Board(board.clone(), 0),
+                show: Show::UnixSeconds,
+            },
+        )],
+    );
+    board.set(0, Some(1_500));
+    assert_eq!(live.fill(clock::now()), b"a 1\nb 1.5\nc 3\n");
+}
 
 /// What a placeholder serializes to: a string no data carries (it begins with NUL), with
 /// the hole's index so that a literal copy in some data cannot be taken for it.
@@ -83,20 +169,16 @@ impl Holes {
         Holes::default()
     }
 
-    /// A placeholder for `hole`, to be put where its value goes.
-    pub fn put(&mut self, hole: Hole) -> serde_json::Value {
+    /// A placeholder for the value of `at` shown as `show`, to be put where it goes.
+    pub fn put(&mut self, at: At, show: Show) -> serde_json::Value {
         let marker = format!("{MARK}{}\u{0}", self.0.len());
-        self.0.push(hole);
+        self.0.push(Hole { at, show });
         serde_json::Value::String(marker)
     }
 
-    /// A placeholder for `hole` when there is an instant, else null.
-    pub fn put_opt(
-        &mut self,
-        at: Option<DateTime<Utc>>,
-        hole: fn(DateTime<Utc>) -> Hole,
-    ) -> serde_json::Value {
-        at.map_or(serde_json::Value::Null, |t| self.put(hole(t)))
+    /// [`Holes::put`] of a fixed instant when there is one, else null.
+    pub fn put_opt(&mut self, at: Option<DateTime<Utc>>, show: Show) -> serde_json::Value {
+        at.map_or(serde_json::Value::Null, |t| self.put(At::Fixed(t), show))
     }
 }
 
@@ -133,7 +215,7 @@ impl Live {
                     cut[i] = true;
                     current.extend_from_slice(&rest[..at]);
                     parts.push(std::mem::take(&mut current));
-                    order.push(holes.0[i]);
+                    order.push(holes.0[i].clone());
                     rest = &after[digits + CLOSE.len()..];
                 }
                 None => {
@@ -144,6 +226,25 @@ impl Live {
         }
         current.extend_from_slice(rest);
         parts.push(current);
+        Live {
+            parts,
+            holes: order,
+        }
+    }
+
+    /// A text body with holes at byte offsets of `bytes` (ascending), e.g. the
+    /// Prometheus exposition.
+    pub fn at_offsets(bytes: &[u8], holes: Vec<(usize, Hole)>) -> Live {
+        let mut parts = Vec::with_capacity(holes.len() + 1);
+        let mut from = 0;
+        let mut order = Vec::with_capacity(holes.len());
+        for (offset, hole) in holes {
+            let offset = offset.clamp(from, bytes.len());
+            parts.push(bytes[from..offset].to_vec());
+            order.push(hole);
+            from = offset;
+        }
+        parts.push(bytes[from..].to_vec());
         Live {
             parts,
             holes: order,
@@ -181,9 +282,23 @@ impl Body {
         if holes.0.is_empty() || template.status != status {
             return template;
         }
-        let live = Live::cut(&template.bytes, holes);
-        let mut body = Body::new(status, template.content_type, live.fill(now));
-        body.live = Some(std::sync::Arc::new(live));
+        Body::from_live(
+            status,
+            template.content_type,
+            Live::cut(&template.bytes, holes),
+            now,
+        )
+    }
+
+    /// A body from its cut form, filled as of `now`.
+    pub fn from_live(
+        status: u16,
+        content_type: &'static str,
+        live: Live,
+        now: DateTime<Utc>,
+    ) -> Body {
+        let mut body = Body::new(status, content_type, live.fill(now));
+        body.live = Some(Arc::new(live));
         body
     }
 
@@ -206,6 +321,9 @@ impl Body {
         };
         if gzip {
             body = body.compressed_fast();
+        } else if body.bytes.len() >= super::GZIP_MIN_BYTES {
+            // A client that takes gzip would get another variant.
+            body.headers.push(("Vary", "Accept-Encoding".to_string()));
         }
         Cow::Owned(body)
     }
@@ -224,19 +342,25 @@ mod tests {
     fn holes_are_filled_from_the_time_of_the_answer() {
         let at = t("2026-03-29T00:59:00Z");
         let mut holes = Holes::new();
+        let board = Arc::new(Board::new(2));
         let v = json!({
-            "age_s": holes.put(Hole::SecondsSince(at)),
-            "nested": {"next_in_s": holes.put(Hole::SecondsUntil(at + chrono::Duration::seconds(90)))},
-            "list": [holes.put(Hole::TenthsSince(at)), holes.put(Hole::MillisSince(at))],
-            "now": holes.put(Hole::Now),
-            "human": holes.put(Hole::HumanSince(at)),
-            "warning": holes.put(Hole::OldDataWarning(at)),
+            "age_s": holes.put(At::Fixed(at), Show::SecondsSince),
+            "nested": {"next_in_s": holes.put_opt(Some(at + chrono::Duration::seconds(90)), Show::SecondsUntil)},
+            "list": [holes.put(At::Fixed(at), Show::TenthsSince), holes.put(At::Fixed(at), Show::MillisSince)],
+            "now": holes.put(At::Now, Show::Rfc3339),
+            "human": holes.put(At::Fixed(at), Show::HumanSince),
+            "warning": holes.put(At::Fixed(at), Show::OldDataWarning),
+            "board": [holes.put(At::Board(board.clone(), 0), Show::Rfc3339), holes.put(At::Board(board.clone(), 1), Show::IsSet)],
             "text": "plain \u{0}hole7\u{0} text",
         });
         let body = Body::live(200, &v, holes, at);
         let rendered: serde_json::Value = serde_json::from_slice(&body.bytes).unwrap();
         assert_eq!(rendered["age_s"], 0);
         assert_eq!(rendered["nested"]["next_in_s"], 90);
+        assert_eq!(rendered["board"], json!([null, false]));
+        // The board moves without a re-render.
+        board.set(0, Some(at.timestamp_millis()));
+        board.set(1, Some(0));
 
         // Across the spring-forward hour: 1 h 2 min 3.46 s later.
         let later = at + chrono::Duration::milliseconds(3_723_460);
@@ -248,6 +372,7 @@ mod tests {
         assert_eq!(v["now"], "2026-03-29T04:01:03+02:00");
         assert_eq!(v["human"], "1h 2m");
         assert_eq!(v["warning"], "Data is 3723s old (from 01:59:00)");
+        assert_eq!(v["board"], json!(["2026-03-29T01:59:00+01:00", true]));
         // A marker-like string in the data is data, left as it is.
         assert_eq!(v["text"], "plain \u{0}hole7\u{0} text");
         assert_ne!(answered.etag, body.etag);
@@ -264,8 +389,7 @@ mod tests {
     #[test]
     fn a_large_live_body_gets_a_gzip_variant_per_answer() {
         let mut holes = Holes::new();
-        let v =
-            json!({"age_s": holes.put(Hole::SecondsSince(clock::now())), "pad": "x".repeat(4000)});
+        let v = json!({"age_s": holes.put(At::Now, Show::UnixSeconds), "pad": "x".repeat(4000)});
         let body = Body::live(200, &v, holes, clock::now());
         let answered = body.at(clock::now(), true);
         let gz = answered.gzip.as_ref().expect("a gzip variant");

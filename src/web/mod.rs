@@ -23,7 +23,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::http::routes::{from_snapshot, HttpContext, Reply, RequestInfo, Route};
 use crate::refresh::Composer;
-use crate::snapshot::{route_key, Body, Snapshot};
+use crate::snapshot::{route_key, Body, Piece, Snapshot};
 use crate::sources::store::{Sources, View};
 
 pub mod dto;
@@ -163,11 +163,12 @@ impl Dashboard {
 }
 
 /// One part as last composed: the body it was read from (status and ETag), its section's
-/// bytes, and why it is unavailable, if it is.
-#[derive(Clone)]
+/// bytes and their compressed piece of the document's gzip variant, and why it is
+/// unavailable, if it is.
 struct Part {
     input: Option<(u16, String)>,
     bytes: Vec<u8>,
+    piece: Piece,
     unavailable: Option<Value>,
 }
 
@@ -200,9 +201,11 @@ impl Part {
                 (Value::Null, Some(why))
             }
         };
+        let bytes = json_bytes(&value);
         Part {
             input: body.map(|b| (b.status, b.etag.clone())),
-            bytes: json_bytes(&value),
+            piece: Piece::compress(&bytes),
+            bytes,
             unavailable,
         }
     }
@@ -221,14 +224,11 @@ impl Composer<Sources> for Dashboard {
     }
 
     /// Reads only the parts whose body changed since the last run (each part keeps its
-    /// section's bytes), and writes the document as the sections' bytes side by side: the
-    /// same bytes a serializer would write for the whole object.
-    fn compose(
-        &mut self,
-        bodies: &HashMap<String, Arc<Body>>,
-        view: &View,
-    ) -> Vec<(String, Body)> {
-        let mut sections: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
+    /// section's bytes and their compressed piece), and writes the document as the
+    /// sections' bytes side by side: the same bytes a serializer would write for the whole
+    /// object. Its gzip variant is the pieces side by side, so a change compresses only
+    /// the section that changed.
+    fn compose(&mut self, bodies: &HashMap<String, Arc<Body>>, view: &View) -> Vec<(String, Body)> {
         let mut unavailable = Map::new();
         let mut kept = HashMap::new();
         for (name, key, read) in self.parts(view) {
@@ -241,42 +241,62 @@ impl Composer<Sources> for Dashboard {
             if let Some(why) = &part.unavailable {
                 unavailable.insert(name.to_string(), why.clone());
             }
-            sections.insert(name, part.bytes.clone());
             kept.insert(name, part);
         }
         self.composed = kept;
-        sections.insert("unavailable", json_bytes(&Value::Object(unavailable)));
-        sections.insert("poll_seconds", json_bytes(&json!(self.poll_seconds)));
-        sections.insert("version", json_bytes(&json!(env!("CARGO_PKG_VERSION"))));
-        sections.insert("demo", json_bytes(&json!(self.demo)));
-        sections.insert(
+        // The small sections, stored as they are in the gzip variant.
+        let mut small: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
+        small.insert("unavailable", json_bytes(&Value::Object(unavailable)));
+        small.insert("poll_seconds", json_bytes(&json!(self.poll_seconds)));
+        small.insert("version", json_bytes(&json!(env!("CARGO_PKG_VERSION"))));
+        small.insert("demo", json_bytes(&json!(self.demo)));
+        small.insert(
             "log_selectors",
             json_bytes(&json!(crate::logs::selector_names().collect::<Vec<_>>())),
         );
-        let len: usize = sections.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
-        let mut doc = Vec::with_capacity(len + 2);
-        doc.push(b'{');
-        for (i, (name, bytes)) in sections.iter().enumerate() {
-            if i > 0 {
-                doc.push(b',');
-            }
-            doc.extend_from_slice(&json_bytes(&json!(name)));
-            doc.push(b':');
+        let mut names: Vec<&'static str> =
+            self.composed.keys().chain(small.keys()).copied().collect();
+        names.sort_unstable();
+        let mut doc = Vec::new();
+        let mut glue: Vec<Piece> = Vec::new();
+        let mut order: Vec<(usize, Option<&'static str>)> = Vec::new();
+        let mut out = Vec::with_capacity(names.len() + 1);
+        for (i, name) in names.iter().enumerate() {
+            let open = format!("{}{}:", if i == 0 { "{" } else { "," }, json!(name));
+            let bytes = match self.composed.get(name) {
+                Some(part) => &part.bytes,
+                None => &small[name],
+            };
+            doc.extend_from_slice(open.as_bytes());
             doc.extend_from_slice(bytes);
+            match self.composed.get(name) {
+                Some(_) => {
+                    glue.push(Piece::stored(open.as_bytes()));
+                    order.push((glue.len() - 1, Some(name)));
+                }
+                None => {
+                    glue.push(Piece::stored(&[open.as_bytes(), bytes].concat()));
+                    order.push((glue.len() - 1, None));
+                }
+            }
+            out.push((
+                format!("{SECTION_PREFIX}{name}"),
+                Body::new(200, crate::snapshot::JSON, bytes.clone()),
+            ));
         }
         doc.push(b'}');
-        let mut out: Vec<(String, Body)> = sections
-            .into_iter()
-            .map(|(name, bytes)| {
-                (
-                    format!("{SECTION_PREFIX}{name}"),
-                    Body::new(200, crate::snapshot::JSON, bytes),
-                )
-            })
-            .collect();
+        glue.push(Piece::stored(b"}"));
+        let mut pieces: Vec<&Piece> = Vec::with_capacity(2 * order.len() + 1);
+        for (g, part) in &order {
+            pieces.push(&glue[*g]);
+            if let Some(p) = part.and_then(|n| self.composed.get(n)) {
+                pieces.push(&p.piece);
+            }
+        }
+        pieces.extend(glue.last());
         out.push((
             DASHBOARD.to_string(),
-            Body::new(200, crate::snapshot::JSON, doc),
+            Body::new(200, crate::snapshot::JSON, doc).with_pieces(&pieces),
         ));
         out
     }

@@ -13,7 +13,7 @@ use chrono::Datelike;
 
 use crate::clock;
 use crate::refresh::{Renderer, SourceId, SourceStatus};
-use crate::snapshot::{route_key, Body, Hole, Holes};
+use crate::snapshot::{route_key, At, Body, Holes, Show};
 use crate::sources::coordinator_db::figures::round;
 use crate::sources::coordinator_db::inverter::InverterData;
 use crate::sources::coordinator_db::source::{CoordinatorData, WINDOWS};
@@ -91,7 +91,7 @@ pub fn current_state(
         _ => Value::Null,
     };
     let warning = if freshness.as_str() != "fresh" {
-        holes.put(Hole::OldDataWarning(r.at))
+        holes.put(At::Fixed(r.at), Show::OldDataWarning)
     } else {
         Value::Null
     };
@@ -106,8 +106,8 @@ pub fn current_state(
     json!({
         "timestamp": r.timestamp,
         "data_timestamp": clock::local_rfc3339(r.at),
-        "data_age_s": holes.put(Hole::SecondsSince(r.at)),
-        "cache_age_seconds": holes.put(Hole::TenthsSince(r.at)),
+        "data_age_s": holes.put(At::Fixed(r.at), Show::SecondsSince),
+        "cache_age_seconds": holes.put(At::Fixed(r.at), Show::TenthsSince),
         "freshness": freshness,
         "stale_after_s": s.stale_after.as_secs(),
         "source": r.origin,

@@ -6,8 +6,8 @@ use chrono::{DateTime, Timelike, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::clock;
-use crate::refresh::{Follows, Renderer, SourceId, SourceStatus};
-use crate::snapshot::{route_key, Body, Hole, Holes};
+use crate::refresh::{Follows, Renderer, Run, SourceId, SourceStatus};
+use crate::snapshot::{route_key, At, Body, Holes, Show};
 use crate::sources::prices::model::{DayPrices, PriceData, Quarter, Tomorrow};
 use crate::sources::prices::parse;
 use crate::sources::prices::tariff::{Priced, Tariff};
@@ -246,7 +246,6 @@ fn unavailable(
     why: String,
     reason: Option<String>,
 ) -> Body {
-    let next_at = status.and_then(|s| s.next_refresh_at.map(|t| t.max(view.now)));
     let reason = status
         .and_then(|s| s.last_error.clone())
         .or(reason)
@@ -255,10 +254,10 @@ fn unavailable(
     let v = json!({
         "error": why,
         "reason": reason,
-        "next_attempt_in_s": holes.put_opt(next_at, Hole::SecondsUntil),
-        "next_attempt": next_at.map(clock::local_rfc3339),
-        "as_of": holes.put(Hole::Now),
-        "in_flight": status.is_some_and(|s| s.in_flight_since.is_some()),
+        "next_attempt_in_s": status.map(|s| holes.put(s.run(Run::NextRefresh), Show::SecondsUntil)),
+        "next_attempt": status.map(|s| holes.put(s.run(Run::NextRefresh), Show::Rfc3339)),
+        "as_of": holes.put(At::Now, Show::Rfc3339),
+        "in_flight": status.map_or(json!(false), |s| holes.put(s.run(Run::InFlightSince), Show::IsSet)),
     });
     Body::live(503, &v, holes, view.now)
 }
@@ -271,8 +270,7 @@ impl Renderer<Sources> for PriceRenderer {
         &[SourceId::Prices]
     }
 
-    /// While there is nothing to show for today, the 503 shows the next attempt, so the
-    /// bodies follow the source's runs.
+    /// While there is nothing to show for today, the 503 shows the last error.
     fn follows(&self, view: &View) -> Follows {
         let today = clock::local_date(view.now);
         let has_today = view
@@ -283,7 +281,7 @@ impl Renderer<Sources> for PriceRenderer {
         if has_today {
             Follows::Data
         } else {
-            Follows::Runs
+            Follows::Outcomes
         }
     }
 
@@ -449,7 +447,7 @@ mod tests {
     }
 
     fn status_with(data: PriceData) -> Held {
-        Held {
+        let held = Held {
             statuses: [SourceStatus {
                 origin: Some("network"),
                 next_refresh_at: Some(at("2026-11-20T09:01:00Z")),
@@ -461,7 +459,9 @@ mod tests {
                 prices: Some(Arc::new(data)),
                 ..Sources::default()
             },
-        }
+        };
+        held.statuses[0].publish_runs();
+        held
     }
 
     fn data(days: Vec<DayPrices>) -> PriceData {
