@@ -308,13 +308,11 @@ impl<S: Store> Scheduler<S> {
                 status.last_attempt = Some(wall);
                 status.in_flight_since = Some(wall);
                 status.next_refresh_at = None;
-                status.publish_runs();
             } else {
                 // The lane is gone (it cannot be busy: we never send twice). Record it.
                 d.next_due = Some(now + status.interval);
                 status.next_refresh_at = Some(clock::now() + to_chrono(status.interval));
                 status.last_error = Some(format!("source {} has stopped", status.id));
-                status.publish_runs();
             }
         }
     }
@@ -372,7 +370,6 @@ impl<S: Store> Scheduler<S> {
         due.next_due = Some(Instant::now() + r.next_delay);
         status.in_flight_since = None;
         status.next_refresh_at = Some(now + to_chrono(r.next_delay));
-        status.publish_runs();
     }
 
     /// Runs the renderers and composers whose inputs changed and swaps in a new snapshot
@@ -422,6 +419,7 @@ impl<S: Store> Scheduler<S> {
             }
         }
         if !changed {
+            self.publish_runs();
             return;
         }
         for slot in &self.composers {
@@ -435,6 +433,15 @@ impl<S: Store> Scheduler<S> {
             generation: self.generation,
             bodies,
         });
+        self.publish_runs();
+    }
+
+    /// Writes each source's run record to its board, after the snapshot that goes with it
+    /// is in place (a request that sees a run ended also sees the bodies it changed).
+    fn publish_runs(&self) {
+        for s in &self.statuses {
+            s.publish_runs();
+        }
     }
 
     fn shutdown(&mut self) {

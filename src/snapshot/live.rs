@@ -127,12 +127,12 @@ impl Board {
     /// Sets `slot` to `value` (ms), or empties it.
     pub fn set(&self, slot: usize, value: Option<i64>) {
         if let Some(s) = self.0.get(slot) {
-            s.store(value.unwrap_or(EMPTY), Ordering::Relaxed);
+            s.store(value.unwrap_or(EMPTY), Ordering::Release);
         }
     }
 
     pub fn get(&self, slot: usize) -> Option<i64> {
-        let v = self.0.get(slot)?.load(Ordering::Relaxed);
+        let v = self.0.get(slot)?.load(Ordering::Acquire);
         (v != EMPTY).then_some(v)
     }
 }
