@@ -11,11 +11,13 @@
 #
 # - RSS at start (as soon as /health answers), after a warm-up (every route fetched 20
 #   times, plain and gzip) and after the soak (VmRSS from /proc);
-# - idle CPU: utime + stime from /proc/PID/stat over 60 s with no client, after 10 s;
+# - idle CPU: the run time of all its threads (/proc/PID/task/*/schedstat) over 60 s with
+#   no client, after 30 s;
 # - bytes per hour of one open page with default intervals during the soak, after its
 #   first load: the code before polls /api/dashboard every 5 s with If-None-Match (what
-#   its page does); this code's page keeps /events open (counted on the wire, headers and
-#   heartbeats included), and its polling fallback is measured as well;
+#   its page does); this code's page keeps /events open, taking gzip as a browser does
+#   (counted on the wire, headers and heartbeats included), and its polling fallback is
+#   measured as well;
 # - composer and renderer runs per minute with no client (a second daemon at log level
 #   trace, counted from its log over 60 s after 20 s; the code before does not log them).
 #
@@ -36,7 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-tck=$(getconf CLK_TCK)
 
 # The seed fixture, written once; each daemon gets a config of its own (port, log level).
 "$after" demo --no-serve --dir "$work/demo" --days 30 --port 8080 > /dev/null
@@ -52,7 +53,9 @@ start() { # name bin port level -> pid
     echo "$pid"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time of every thread of the process, in ns (schedstat: exact, where the tick-based
+# utime + stime would round a few milliseconds to 0 or 10).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s}'; }
 
 routes=(/ /app.js /api/dashboard /status /prices /current-state /decisions?time_range=24h
     /decisions?time_range=30d /metrics /historical-data /historical-data?range=7d
@@ -99,7 +102,9 @@ stream_page() { # port seconds
 import socket, sys, time
 port, secs = int(sys.argv[1]), float(sys.argv[2])
 s = socket.create_connection(("127.0.0.1", port))
-s.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+# As a browser's EventSource asks: it takes gzip.
+s.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
+          b"Accept-Encoding: gzip, deflate, br\r\n\r\n")
 s.settimeout(1.0)
 buf, end = b"", time.time() + secs
 while time.time() < end:
@@ -122,10 +127,10 @@ measure() { # name bin -> writes $work/name.result
     pid=$(start "$name" "$bin" "$port" info)
     pids+=("$pid")
     local rss0; rss0=$(rss_kb "$pid")
-    sleep 10
-    local t0; t0=$(cpu_ticks "$pid")
+    sleep 30
+    local t0; t0=$(cpu_ns "$pid")
     sleep 60
-    local t1; t1=$(cpu_ticks "$pid")
+    local t1; t1=$(cpu_ns "$pid")
     for _ in $(seq 20); do
         for r in "${routes[@]}"; do
             curl -s -o /dev/null "http://127.0.0.1:$port$r"
@@ -190,16 +195,16 @@ read -r b0 b1 b2 bt bp _ < "$work/before.result"
 read -r a0 a1 a2 at ap af < "$work/after.result"
 read -r bc br < "$work/before-runs.result"
 read -r ac ar < "$work/after-runs.result"
-python3 - "$soak" "$tck" "$b0" "$b1" "$b2" "$bt" "$bp" "$a0" "$a1" "$a2" "$at" "$ap" "$af" "$bc" "$br" "$ac" "$ar" <<'PY'
+python3 - "$soak" "$b0" "$b1" "$b2" "$bt" "$bp" "$a0" "$a1" "$a2" "$at" "$ap" "$af" "$bc" "$br" "$ac" "$ar" <<'PY'
 import sys
 a = sys.argv[1:]
-soak, tck = float(a[0]), float(a[1])
-b0, b1, b2, bt, bp = (float(x) for x in a[2:7])
+soak = float(a[0])
+b0, b1, b2, bt, bp = (float(x) for x in a[1:6])
 num = lambda x: float("nan") if x == "-" else float(x)
-a0, a1, a2, at, ap, af = (num(x) for x in a[7:13])
-bc, br, ac, ar = a[13:17]
+a0, a1, a2, at, ap, af = (num(x) for x in a[6:12])
+bc, br, ac, ar = a[12:16]
 mb_h = lambda n: "-" if n != n else f"{n * 3600 / soak / 1e6:.3f} MB/h"
-cpu = lambda t: f"{t / tck / 60 * 100:.3f} %"
+cpu = lambda ns: f"{ns / 1e9 / 60 * 100:.3f} % ({ns / 1e6:.0f} ms)"
 mb = lambda kb: f"{kb / 1024:.1f} MB"
 rows = [
     ("one open page, default intervals", mb_h(bp) + " (polls)", mb_h(ap) + " (/events)"),

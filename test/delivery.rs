@@ -13,6 +13,89 @@ fn conditional(addr: std::net::SocketAddr, path: &str, etag: &str) -> Response {
     .unwrap()
 }
 
+/// Renderer and composer runs the daemon logged (at log level `trace`).
+fn runs_logged(d: &crate::util::Daemon) -> Vec<String> {
+    d.log()
+        .lines()
+        .filter(|l| l.contains("renderer ran") || l.contains("composer ran"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// With only the logs source running (every second) and nothing changing, no body is
+/// rebuilt, yet `/status` and the Prometheus body are exact as of each answer: the logs
+/// source's last success, the ages and the uptime move between two answers.
+#[test]
+fn runs_that_find_nothing_new_rebuild_nothing_and_answers_stay_exact() {
+    let env = TestEnv::new();
+    std::fs::write(
+        env.root().join("logs/coordinator.log"),
+        "2026-03-01 10:00:00,000 - INFO - started\n",
+    )
+    .unwrap();
+    let hour = "  background_refresh_interval_seconds: 3600\n  price_refresh_interval_seconds: 3600\n  metrics_refresh_interval_seconds: 3600\n  coordinator_pid_check_interval_seconds: 3600\n";
+    let d = env.start(
+        hour,
+        "log_level: trace\nlogs:\n  refresh_seconds: 1\n  journal_refresh_seconds: 3600\nhost:\n  refresh_seconds: 3600\n",
+    );
+    d.wait_json("/status", Duration::from_secs(10), |v| {
+        v["sources"]["logs"]["last_success"].is_string()
+    });
+    // Let every source's first run (and a first retry) land.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, a) = d.get_json("/status");
+    let pa = d.get("/metrics/prometheus").text();
+    let runs_a = runs_logged(&d);
+    std::thread::sleep(Duration::from_millis(3500));
+    let (_, b) = d.get_json("/status");
+    let pb = d.get("/metrics/prometheus").text();
+    let runs_b = runs_logged(&d);
+
+    // Only the logs source ran in between (the test's premise) ...
+    for (name, s) in b["sources"].as_object().unwrap() {
+        if name != "logs" {
+            assert_eq!(
+                s["last_attempt"], a["sources"][name]["last_attempt"],
+                "{name} ran"
+            );
+        }
+    }
+    let success = |v: &serde_json::Value| {
+        v["sources"]["logs"]["last_success"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(success(&a), success(&b), "the logs source did not run");
+    // ... nothing was rebuilt for it ...
+    assert_eq!(
+        runs_a.len(),
+        runs_b.len(),
+        "runs while nothing changed: {:?}",
+        &runs_b[runs_a.len()..]
+    );
+    // ... and the answers moved with it and with the clock.
+    let uptime = |v: &serde_json::Value| v["server_uptime"].as_f64().unwrap();
+    assert!(
+        uptime(&b) - uptime(&a) >= 3.0,
+        "{} → {}",
+        uptime(&a),
+        uptime(&b)
+    );
+    assert_ne!(a["timestamp"], b["timestamp"]);
+    let logs_success = |text: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(
+                    "energy_monitor_source_last_success_timestamp_seconds{source=\"logs\"}",
+                )
+            })
+            .map(str::to_string)
+            .unwrap()
+    };
+    assert_ne!(logs_success(&pa), logs_success(&pb));
+}
+
 /// The logs source refreshes every second and finds the same files each time: that moves
 /// nothing, so 12 polls a second apart (what the page does, faster) are nearly all 304s.
 #[test]

@@ -88,8 +88,14 @@ impl TestEnv {
         } else {
             "prices:\n  api_url: http://127.0.0.1:9/api/csdac-pln\n"
         };
+        // A test may bring its own log level.
+        let level = if extra.contains("log_level:") {
+            ""
+        } else {
+            "log_level: debug\n"
+        };
         let text = format!(
-            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{web_extra}coordinator:\n  root: root\n  process_match: {}\ndata_dir: data\nlog_level: debug\n{prices}{extra}",
+            "web_server:\n  host: 127.0.0.1\n  port: {port}\n{web_extra}coordinator:\n  root: root\n  process_match: {}\ndata_dir: data\n{level}{prices}{extra}",
             self.process_match
         );
         std::fs::write(&path, text).unwrap();
