@@ -133,8 +133,22 @@ struct HeldReads {
     notes: Vec<String>,
 }
 
+/// The last result and what it was computed from besides the held DB read.
+struct HeldResult {
+    data: CoordinatorData,
+    /// The first instant at which the result could differ with the same inputs.
+    valid_until: DateTime<Utc>,
+    files: Option<Vec<StoredDecision>>,
+    file_notes: Vec<String>,
+}
+
 /// The source. Owns its DB handle and caches.
 pub struct CoordinatorSource {
+    /// The last result, reused while its inputs and its time bucket hold.
+    result: Option<HeldResult>,
+    /// How many refreshes computed their result (the rest reused the last one); shown in
+    /// tests.
+    pub computed: u64,
     db: Db,
     /// The last DB read, reused while the DB is unchanged.
     held: Option<HeldReads>,
@@ -156,6 +170,8 @@ impl CoordinatorSource {
         let out_dir = root.join("out");
         CoordinatorSource {
             db: Db::new(database),
+            result: None,
+            computed: 0,
             held: None,
             db_reads: 0,
             recent_files: FileCache::new(out_dir.join("energy_data")),
@@ -195,6 +211,7 @@ impl CoordinatorSource {
 
     /// Makes the next refresh rebuild the month summaries (as after [`SUMMARY_TTL`]).
     pub fn expire_summaries(&mut self) {
+        self.result = None;
         self.months = None;
     }
 
@@ -210,6 +227,12 @@ impl CoordinatorSource {
         // refresh reads again.
         let taken = SystemTime::now();
         let stamp = self.db.stamp();
+        // Decision files are parsed once per change (`FileCache`); listing them is cheap.
+        let mut file_notes = Vec::new();
+        let file_decisions = self.recent_files.load(from, to, &mut file_notes);
+        if let Some(data) = self.held_result(stamp, from, to, now, &file_decisions, &file_notes) {
+            return Ok(data);
+        }
         let (db_decisions, rows, db_problem) = match self.held_reads(stamp, from, to) {
             Some((d, e, notes)) => {
                 skipped.extend(notes);
@@ -251,7 +274,8 @@ impl CoordinatorSource {
                 }
             }
         };
-        let file_decisions = self.recent_files.load(from, to, &mut skipped);
+        skipped.extend(file_notes.iter().cloned());
+        let held_files = file_decisions.clone();
         if rows.is_none() && file_decisions.is_none() {
             return Err(SourceError::new(format!(
                 "no coordinator data: {}; and no decision files in {}",
@@ -295,7 +319,7 @@ impl CoordinatorSource {
             log::debug!("metrics: skipped {s}");
         }
         cap_notes(&mut skipped);
-        Ok(CoordinatorData {
+        let data = CoordinatorData {
             refreshed_at: now,
             db_connected,
             db_problem,
@@ -309,7 +333,43 @@ impl CoordinatorSource {
             week,
             skipped,
             newest_sample,
-        })
+        };
+        self.computed += 1;
+        self.result = (db_connected && data.pending_months.is_empty()).then(|| HeldResult {
+            valid_until: valid_until(&data, &rows, now),
+            files: held_files,
+            file_notes,
+            data: data.clone(),
+        });
+        Ok(data)
+    }
+
+    /// The last result, brought to `now`, when nothing it was computed from changed: the
+    /// DB's stamp, the held read covering `[from, to)`, the decision files of the range
+    /// (and their notes) and no instant of [`valid_until`] passed since.
+    fn held_result(
+        &mut self,
+        stamp: DbStamp,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+        files: &Option<Vec<StoredDecision>>,
+        file_notes: &[String],
+    ) -> Option<CoordinatorData> {
+        let h = self.held.as_ref()?;
+        let r = self.result.as_ref()?;
+        let reads_hold =
+            stamp.db.is_some() && h.stamp == stamp && from >= h.from && to <= h.complete_until;
+        if !reads_hold || now >= r.valid_until || r.files != *files || r.file_notes != file_notes {
+            return None;
+        }
+        let mut data = r.data.clone();
+        // What a computation at `now` changes besides: the time the windows end.
+        data.refreshed_at = now;
+        data.metrics.month_to_date.to = clock::local_rfc3339(now);
+        data.metrics.last_24h.from = clock::local_rfc3339(now - chrono::Duration::hours(24));
+        data.metrics.last_24h.to = clock::local_rfc3339(now);
+        Some(data)
     }
 
     /// A hash of what month summaries are built from: the DB's stamp, the daily snapshot
@@ -671,6 +731,42 @@ fn read_db_span(
     let d = decisions::query_facts(conn, from, to, skipped)?;
     let e = energy::query_counters(conn, from, to, skipped)?;
     Ok((d, e))
+}
+
+/// The first instant after `now` at which a result computed at `now` could change while
+/// the DB and the files stay as they are: the next 5-minute slot (the 24-hour history; hour
+/// buckets start on one), the next local midnight (today, the month), a decision leaving
+/// one of the [`WINDOWS`], a decision or sample of the future reaching `now`, and the oldest
+/// decision or sample leaving the span of the last 30 days. Exact or earlier, never later.
+fn valid_until(data: &CoordinatorData, rows: &[EnergyRow], now: DateTime<Utc>) -> DateTime<Utc> {
+    let step = chrono::Duration::seconds(energy::STEP_S);
+    let tick = chrono::Duration::nanoseconds(1);
+    let today = clock::local_date(now);
+    let mut until =
+        (energy::slot_start(now) + step).min(clock::day_start(today.succ_opt().unwrap_or(today)));
+    for (i, (_, secs)) in WINDOWS.iter().enumerate() {
+        if let Some(oldest) = data.window(i).last() {
+            until = until.min(oldest.facts.at + chrono::Duration::seconds(*secs) + tick);
+        }
+    }
+    // The span starts at min(month start, now - 30 days); the month start stays until
+    // midnight, so what lies before it leaves 30 days after its time.
+    let month_start = clock::day_start(today.with_day(1).unwrap_or(today));
+    let span = chrono::Duration::days(30) + tick;
+    let ats = data
+        .decisions
+        .iter()
+        .map(|d| d.facts.at)
+        .chain(rows.iter().map(|r| r.at));
+    for at in ats {
+        if at > now {
+            until = until.min(at);
+        }
+        if at < month_start {
+            until = until.min(at + span);
+        }
+    }
+    until
 }
 
 /// Until when a read of `[from, to)` stays complete as time passes: the earliest instant at
@@ -1200,6 +1296,7 @@ mod tests {
         let t = now + chrono::Duration::seconds(60);
         let d = src.refresh_at(t).unwrap();
         assert_eq!(src.db_reads, 1, "an unchanged DB was queried");
+        assert_eq!(src.computed, 1, "nothing changed, yet it was computed");
         agree(&d, &root.source().refresh_at(t).unwrap());
         assert_eq!(d.decisions, first.decisions);
 
@@ -1259,14 +1356,26 @@ mod tests {
         let mut src = root.source();
         let d = src.refresh_at(now).unwrap();
         assert_eq!(d.window(0).len(), 1);
+        assert_eq!(src.computed, 1);
+        // Thirty seconds on: nothing crossed, the result is reused, brought to the time.
+        let t = now + chrono::Duration::seconds(30);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 1, "nothing crossed, yet it was computed");
+        agree(&d, &root.source().refresh_at(t).unwrap());
+        assert_eq!(d.refreshed_at, t);
         // Two minutes on: the decision left the 1-hour window, no new 5-minute slot.
         let t = now + chrono::Duration::minutes(2);
         let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 2);
         assert_eq!(d.window(0).len(), 0);
         agree(&d, &root.source().refresh_at(t).unwrap());
         // The next 5-minute slot: the history moves on.
+        let t = now + chrono::Duration::minutes(4);
+        src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 2);
         let t = now + chrono::Duration::minutes(5);
         let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 3);
         assert_eq!(
             d.history.as_ref().unwrap().start,
             energy::slot_start(t) - chrono::Duration::seconds(energy::STEP_S * 287)
@@ -1294,6 +1403,24 @@ mod tests {
         let t = now + chrono::Duration::minutes(31);
         let d = src.refresh_at(t).unwrap();
         assert_eq!(d.window(1).len(), 1);
+        agree(&d, &root.source().refresh_at(t).unwrap());
+    }
+
+    #[test]
+    fn decisions_older_than_30_days_but_of_this_month_do_not_end_the_reuse() {
+        let root = Root::new();
+        let c = root.create_db();
+        // On the 31st, the month began more than 30 days ago.
+        let now = at("2026-07-31T10:00:00Z");
+        writer::charge(&c, at("2026-07-01T05:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        drop(c);
+        age_db(&root, 60);
+        let mut src = root.source();
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.metrics.month_to_date.decisions.charging, 1);
+        let t = now + chrono::Duration::seconds(60);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 1);
         agree(&d, &root.source().refresh_at(t).unwrap());
     }
 }
