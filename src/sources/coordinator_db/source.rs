@@ -360,7 +360,9 @@ impl CoordinatorSource {
         let r = self.result.as_ref()?;
         let reads_hold =
             stamp.db.is_some() && h.stamp == stamp && from >= h.from && to <= h.complete_until;
-        if !reads_hold || now >= r.valid_until || r.files != *files || r.file_notes != file_notes {
+        // Before the time it was computed at (the clock was set back) it does not hold.
+        let in_bucket = r.data.refreshed_at <= now && now < r.valid_until;
+        if !reads_hold || !in_bucket || r.files != *files || r.file_notes != file_notes {
             return None;
         }
         let mut data = r.data.clone();
