@@ -220,6 +220,8 @@ impl CoordinatorSource {
         let mut skipped = Vec::new();
         let today = clock::local_date(now);
         let month_start = clock::day_start(today.with_day(1).unwrap_or(today));
+        // Decisions and `energy_data` rows are read for the same span; it holds the last
+        // 24 hours the history needs.
         let from = month_start.min(now - chrono::Duration::days(30));
         let to = now + chrono::Duration::seconds(1);
 
