@@ -17,8 +17,9 @@
 //! when they equal those of the last successful run (and were written more than
 //! [`RACY`] before), it returns that run's data. journald marks every append by
 //! truncating the file to its own size, which sets its mtime, so a new entry always shows.
-//! When a directory cannot be listed there is no such check, and `journalctl` runs each
-//! time.
+//! When a directory cannot be listed, or `journalctl` on `PATH` is not the system's
+//! ([`SYSTEM_JOURNALCTL`]: another program of that name may read anything), there is no
+//! such check, and it runs each time.
 //!
 //! All matching is literal substring matching; an entry written `A … B` in the original's
 //! list as a regular expression is matched as "contains A, and B after it".
@@ -259,6 +260,28 @@ pub fn run_bounded(
 /// Where journald keeps its files (volatile and persistent), one directory per machine.
 pub const JOURNAL_ROOTS: [&str; 2] = ["/run/log/journal", "/var/log/journal"];
 
+/// Where the system's `journalctl` is installed; only it is known to read nothing but
+/// journald's files.
+pub const SYSTEM_JOURNALCTL: [&str; 2] = ["/usr/bin/journalctl", "/bin/journalctl"];
+
+/// True when `program`, looked up in `path` (the `PATH` it will be run with), is the
+/// system's `journalctl`.
+fn is_system_journalctl(program: &str, path: Option<&std::ffi::OsStr>) -> bool {
+    let Some(paths) = path else {
+        return false;
+    };
+    for dir in std::env::split_paths(paths) {
+        let p = dir.join(program);
+        if p.is_file() {
+            let real = std::fs::canonicalize(&p).unwrap_or(p.clone());
+            return SYSTEM_JOURNALCTL
+                .iter()
+                .any(|s| p == Path::new(s) || real == Path::new(s));
+        }
+    }
+    false
+}
+
 /// A stamp written this close before it was taken is not trusted (a second append in the
 /// same mtime tick, with the same size, would not show).
 pub const RACY: Duration = Duration::from_secs(2);
@@ -318,6 +341,8 @@ pub struct Journal {
     unit: String,
     lines: usize,
     interval: Duration,
+    /// journald's directories, stamped before a run; empty when the program is not the
+    /// system's `journalctl` (then it runs every time).
     roots: Vec<PathBuf>,
     /// The journal's stamps at the last successful run, and its data.
     held: Option<(Vec<Stamp>, JournalData)>,
@@ -332,7 +357,11 @@ impl Journal {
             unit: unit.to_string(),
             lines,
             interval,
-            roots: JOURNAL_ROOTS.iter().map(PathBuf::from).collect(),
+            roots: if is_system_journalctl("journalctl", std::env::var_os("PATH").as_deref()) {
+                JOURNAL_ROOTS.iter().map(PathBuf::from).collect()
+            } else {
+                Vec::new()
+            },
             held: None,
             runs: 0,
         }
@@ -364,7 +393,9 @@ impl Source for Journal {
 
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<JournalData> {
         let taken = SystemTime::now();
-        let stamps = journal_stamp(&self.roots);
+        let stamps = (!self.roots.is_empty())
+            .then(|| journal_stamp(&self.roots))
+            .flatten();
         if let (Some(now), Some((held, data))) = (&stamps, &self.held) {
             if now == held {
                 // journald wrote nothing since the last run: the same lines.
@@ -539,5 +570,18 @@ mod tests {
         std::fs::write(machine.join("system@0001.journal"), "z").unwrap();
         src.refresh(&ctx).unwrap();
         assert_eq!(src.runs, 5);
+    }
+
+    #[test]
+    fn only_the_system_journalctl_is_trusted_to_read_only_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("journalctl"), "#!/bin/sh\n").unwrap();
+        // A program of that name found first on PATH is not the system's.
+        let path = std::env::join_paths([dir.path(), Path::new("/usr/bin")]).unwrap();
+        assert!(!is_system_journalctl("journalctl", Some(&path)));
+        assert!(!is_system_journalctl("journalctl", None));
+        let system = std::env::join_paths(["/usr/bin", "/bin"]).unwrap();
+        let installed = SYSTEM_JOURNALCTL.iter().any(|p| Path::new(p).is_file());
+        assert_eq!(is_system_journalctl("journalctl", Some(&system)), installed);
     }
 }
