@@ -94,6 +94,8 @@ fn measure(dir: &Path) {
 
     let mut warm = Vec::new();
     for _ in 0..10 {
+        // As after a change of the DB: the recent span is read again.
+        coordinator.forget_reads();
         let t = Instant::now();
         coordinator.refresh_at(clock::now()).expect("refresh");
         warm.push(t.elapsed());
@@ -108,8 +110,21 @@ fn measure(dir: &Path) {
         warm[9],
     ));
 
+    let mut unchanged = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        coordinator.refresh_at(clock::now()).expect("refresh");
+        unchanged.push(t.elapsed());
+    }
+    unchanged.sort();
+    rows.push((
+        "metrics: refresh, DB unchanged (median of 10)".into(),
+        unchanged[5],
+    ));
+
     let mut rebuild = Vec::new();
     for _ in 0..5 {
+        coordinator.forget_reads();
         coordinator.expire_summaries();
         let t = Instant::now();
         coordinator.refresh_at(clock::now()).expect("refresh");
@@ -126,13 +141,23 @@ fn measure(dir: &Path) {
     ));
 
     let mut inv = Vec::new();
+    let mut inv_unchanged = Vec::new();
     for _ in 0..10 {
+        inverter.forget_reads();
         let t = Instant::now();
         inverter.refresh(&ctx).expect("inverter");
         inv.push(t.elapsed());
+        let t = Instant::now();
+        inverter.refresh(&ctx).expect("inverter");
+        inv_unchanged.push(t.elapsed());
     }
     inv.sort();
+    inv_unchanged.sort();
     rows.push(("inverter: refresh (median of 10)".into(), inv[5]));
+    rows.push((
+        "inverter: refresh, inputs unchanged (median of 10)".into(),
+        inv_unchanged[5],
+    ));
 
     println!("| step | ms |\n|---|---:|");
     for (name, d) in &rows {

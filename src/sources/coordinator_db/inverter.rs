@@ -242,6 +242,12 @@ impl InverterSource {
         }
     }
 
+    /// Drops the held reading, so the next refresh reads as after a change (the bench
+    /// times both).
+    pub fn forget_reads(&mut self) {
+        self.held = None;
+    }
+
     /// The newest parseable DB reading; `Ok(None)` when the table is empty.
     fn read_db(&mut self, skipped: &mut Vec<String>) -> Result<Option<InverterReading>, DbError> {
         let conn = self.db.connection()?;

@@ -209,6 +209,13 @@ impl CoordinatorSource {
         ))
     }
 
+    /// Drops the held DB read and result, so the next refresh reads the DB as after a
+    /// change (the bench times both).
+    pub fn forget_reads(&mut self) {
+        self.held = None;
+        self.result = None;
+    }
+
     /// Makes the next refresh rebuild the month summaries (as after [`SUMMARY_TTL`]).
     pub fn expire_summaries(&mut self) {
         self.result = None;
