@@ -4,6 +4,9 @@
 //! Parsing is pure ([`reading_from_row`], [`reading_from_state_file`]): a sensor value of
 //! `"Unknown"` becomes `null` and never discards the rest; a row or file that does not
 //! parse is skipped and named in [`InverterData::skipped`], and the next older one is used.
+//!
+//! The reading depends only on the DB and the newest state files, so while their stamps
+//! (size, mtime, inode) stay equal the source returns the reading it holds without a query.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

@@ -13,6 +13,14 @@
 //! and at most [`MONTHS_READ_PER_REFRESH`] of them per refresh: after a start the older
 //! months follow in refreshes one second apart (they answer "still being computed" until
 //! then), so no single refresh reads a whole year.
+//!
+//! An unchanged DB is not read again: before reading, the refresh stamps the DB file and
+//! its `-wal` file (size, mtime, inode; [`super::db::DbStamp`]). While the stamp stays
+//! equal, the held read is cut to the span that moved on in memory, and the last result
+//! itself is reused (brought to the current time) until the first instant at which it
+//! could differ (`valid_until`: the next 5-minute slot, local midnight, a decision leaving
+//! a window, a future row arriving); the decision files are listed each time (their parse
+//! cache re-reads only changed files).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
