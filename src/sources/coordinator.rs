@@ -2,8 +2,9 @@
 //!
 //! The coordinator writes no PID file, so it is found by its command line. The source
 //! remembers the PID it found and, on each check, refreshes only that PID (one `/proc/<pid>`
-//! read): is it alive, and does its command line still match? Only when the remembered
-//! process is gone does it scan the whole process table.
+//! read): is it alive, is it the same process (its start time), and does its command line
+//! still match? Only when the remembered process is gone or another does it scan the whole
+//! process table.
 //!
 //! A process matches when the configured script name (`coordinator.process_match`, default
 //! `master_coordinator.py`) is the program being run: either the program itself, or the
@@ -46,6 +47,9 @@ pub struct CoordinatorProcess {
     interval: Duration,
     system: System,
     remembered: Option<Pid>,
+    /// The start time of the remembered PID's process when it was found: a PID reused by
+    /// another process has another start time, so the table is scanned again.
+    remembered_start: Option<u64>,
     /// Samples taken of the remembered PID; CPU is meaningful from the second one.
     samples: u32,
     own_pid: Pid,
@@ -64,6 +68,7 @@ impl CoordinatorProcess {
             interval,
             system: System::new(),
             remembered: None,
+            remembered_start: None,
             samples: 0,
             own_pid: Pid::from_u32(std::process::id()),
             cpus: std::thread::available_parallelism()
@@ -87,11 +92,16 @@ impl CoordinatorProcess {
         self.system
             .refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, kind);
         let process = self.system.process(pid)?;
+        let start = process.start_time();
+        if self.remembered_start.is_some_and(|s| s != start) {
+            return None;
+        }
         let cmd = strings(process.cmd());
         if !command_matches(&cmd, &self.pattern) {
             return None;
         }
         self.samples += 1;
+        self.remembered_start = Some(start);
         let started_at = Utc.timestamp_opt(process.start_time() as i64, 0).single();
         let now = clock::now();
         Some(ProcessReport {
@@ -152,6 +162,7 @@ impl Source for CoordinatorProcess {
             log::info!("coordinator process {pid} is gone; scanning the process table");
             self.remembered = None;
         }
+        self.remembered_start = None;
         self.system = System::new();
         self.samples = 0;
         match self.scan() {
@@ -317,5 +328,33 @@ mod tests {
         let r = third.data.clone();
         assert!(!r.running);
         assert_eq!(r.pid, None);
+    }
+
+    #[test]
+    fn a_remembered_pid_of_another_start_time_is_scanned_for_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("unit_probe_restart_{}.py", std::process::id());
+        let script = dir.path().join(&name);
+        std::fs::write(&script, "import time\ntime.sleep(60)\n").unwrap();
+        let mut child = std::process::Command::new("python3")
+            .arg(&script)
+            .spawn()
+            .unwrap();
+        let mut source = CoordinatorProcess::new(&name, Duration::from_secs(1));
+        let ctx = RefreshContext::default();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !source.refresh(&ctx).unwrap().data.running {
+            assert!(std::time::Instant::now() < deadline, "child not found");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(source.refresh(&ctx).unwrap().data.found_by, "pid");
+        // As if the PID now belonged to a process started at another time.
+        source.remembered_start = source.remembered_start.map(|s| s + 1);
+        let r = source.refresh(&ctx).unwrap().data;
+        assert_eq!(r.found_by, "scan");
+        assert_eq!(r.pid, Some(child.id()));
+        assert_eq!(source.refresh(&ctx).unwrap().data.found_by, "pid");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

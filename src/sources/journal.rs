@@ -12,12 +12,23 @@
 //! - `summary`: web-server noise dropped, the key events kept, the journal prefix removed
 //!   from the coordinator's own lines, and exact duplicates removed (first one kept).
 //!
+//! `journalctl` is not run again while journald's files are unchanged: before a run the
+//! source takes `stat`s of the journal directories ([`JOURNAL_ROOTS`]) and their files, and
+//! when they equal those of the last successful run (and were written more than
+//! [`RACY`] before), it returns that run's data. journald marks every append by
+//! truncating the file to its own size, which sets its mtime, so a new entry always shows.
+//! When a directory cannot be listed, or `journalctl` on `PATH` is not the system's
+//! ([`SYSTEM_JOURNALCTL`]: another program of that name may read anything), there is no
+//! such check, and it runs each time.
+//!
 //! All matching is literal substring matching; an entry written `A … B` in the original's
 //! list as a regular expression is matched as "contains A, and B after it".
 
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 
@@ -246,12 +257,97 @@ pub fn run_bounded(
     Ok((out, err))
 }
 
+/// Where journald keeps its files (volatile and persistent), one directory per machine.
+pub const JOURNAL_ROOTS: [&str; 2] = ["/run/log/journal", "/var/log/journal"];
+
+/// Where the system's `journalctl` is installed; only it is known to read nothing but
+/// journald's files.
+pub const SYSTEM_JOURNALCTL: [&str; 2] = ["/usr/bin/journalctl", "/bin/journalctl"];
+
+/// True when `program`, looked up in `path` (the `PATH` it will be run with), is the
+/// system's `journalctl`.
+fn is_system_journalctl(program: &str, path: Option<&std::ffi::OsStr>) -> bool {
+    let Some(paths) = path else {
+        return false;
+    };
+    for dir in std::env::split_paths(paths) {
+        let p = dir.join(program);
+        if p.is_file() {
+            let real = std::fs::canonicalize(&p).unwrap_or(p.clone());
+            return SYSTEM_JOURNALCTL
+                .iter()
+                .any(|s| p == Path::new(s) || real == Path::new(s));
+        }
+    }
+    false
+}
+
+/// A stamp written this close before it was taken is not trusted (a second append in the
+/// same mtime tick, with the same size, would not show).
+pub const RACY: Duration = Duration::from_secs(2);
+
+/// One path's size, mtime (ns) and inode.
+type Stamp = (PathBuf, u64, i128, u64);
+
+/// The stamps of the journal roots, their directories and the files in them (absent roots
+/// count too), sorted; `None` when one cannot be listed. Directory listings and `stat`s
+/// only.
+fn journal_stamp(roots: &[PathBuf]) -> Option<Vec<Stamp>> {
+    fn stamp(path: &Path, m: &std::fs::Metadata) -> Stamp {
+        let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+        (path.to_path_buf(), m.len(), mtime, m.ino())
+    }
+    let mut out = Vec::new();
+    for root in roots {
+        let m = match std::fs::metadata(root) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                out.push((root.clone(), 0, 0, 0));
+                continue;
+            }
+            Err(_) => return None,
+        };
+        out.push(stamp(root, &m));
+        for dir in std::fs::read_dir(root).ok()? {
+            let dir = dir.ok()?.path();
+            let m = std::fs::metadata(&dir).ok()?;
+            out.push(stamp(&dir, &m));
+            if !m.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&dir).ok()? {
+                let file = file.ok()?.path();
+                let m = std::fs::metadata(&file).ok()?;
+                out.push(stamp(&file, &m));
+            }
+        }
+    }
+    out.sort_unstable();
+    Some(out)
+}
+
+/// True when no stamp's mtime lies within [`RACY`] before `taken`.
+fn settled(stamps: &[Stamp], taken: SystemTime) -> bool {
+    let Ok(t) = taken.duration_since(std::time::UNIX_EPOCH) else {
+        return false;
+    };
+    let limit = t.saturating_sub(RACY).as_nanos() as i128;
+    stamps.iter().all(|(_, _, mtime, _)| *mtime < limit)
+}
+
 /// The journal source.
 pub struct Journal {
     program: String,
     unit: String,
     lines: usize,
     interval: Duration,
+    /// journald's directories, stamped before a run; empty when the program is not the
+    /// system's `journalctl` (then it runs every time).
+    roots: Vec<PathBuf>,
+    /// The journal's stamps at the last successful run, and its data.
+    held: Option<(Vec<Stamp>, JournalData)>,
+    /// How many times `journalctl` was run; shown in tests.
+    pub runs: u64,
 }
 
 impl Journal {
@@ -261,6 +357,13 @@ impl Journal {
             unit: unit.to_string(),
             lines,
             interval,
+            roots: if is_system_journalctl("journalctl", std::env::var_os("PATH").as_deref()) {
+                JOURNAL_ROOTS.iter().map(PathBuf::from).collect()
+            } else {
+                Vec::new()
+            },
+            held: None,
+            runs: 0,
         }
     }
 
@@ -289,6 +392,20 @@ impl Source for Journal {
     }
 
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<JournalData> {
+        let taken = SystemTime::now();
+        let stamps = (!self.roots.is_empty())
+            .then(|| journal_stamp(&self.roots))
+            .flatten();
+        if let (Some(now), Some((held, data))) = (&stamps, &self.held) {
+            if now == held {
+                // journald wrote nothing since the last run: the same lines.
+                let mut data = data.clone();
+                data.read_at = crate::clock::now();
+                return Ok(Refreshed::new(data));
+            }
+        }
+        self.held = None;
+        self.runs += 1;
         let (out, err) = run_bounded(&self.program, &self.args(), TIMEOUT, ctx)?;
         // journalctl exits 0 on a machine without any journal, and says so on stderr.
         if err.contains("No journal files were found") {
@@ -298,12 +415,11 @@ impl Source for Journal {
             )));
         }
         let text = String::from_utf8_lossy(&out);
-        Ok(Refreshed::new(parse(
-            &text,
-            &self.unit,
-            self.lines,
-            crate::clock::now(),
-        )))
+        let data = parse(&text, &self.unit, self.lines, crate::clock::now());
+        self.held = stamps
+            .filter(|s| settled(s, taken))
+            .map(|s| (s, data.clone()));
+        Ok(Refreshed::new(data))
     }
 }
 
@@ -398,5 +514,74 @@ mod tests {
                 "--no-pager"
             ]
         );
+    }
+
+    #[test]
+    fn journalctl_runs_again_only_when_the_journal_changed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("journal");
+        let machine = root.join("0123456789abcdef");
+        std::fs::create_dir_all(&machine).unwrap();
+        let file = machine.join("system.journal");
+        std::fs::write(&file, "x").unwrap();
+        let age = |path: &Path| {
+            let past = SystemTime::now() - Duration::from_secs(60);
+            let f = std::fs::File::options().write(true).open(path);
+            match f {
+                Ok(f) => f.set_modified(past).unwrap(),
+                Err(_) => std::fs::File::open(path)
+                    .unwrap()
+                    .set_modified(past)
+                    .unwrap(),
+            }
+        };
+        for p in [&file, &machine, &root] {
+            age(p);
+        }
+        // A stand-in for journalctl: prints one line of the unit.
+        let program = dir.path().join("journalctl-probe");
+        std::fs::write(
+            &program,
+            "#!/bin/sh\necho '2025-12-06T14:00:01+0100 pi unit[1]: 2025-12-06 14:00:01,234 - m - INFO - Decision made: wait'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut src = Journal::new("unit", 10, Duration::from_secs(30));
+        src.program = program.display().to_string();
+        src.roots = vec![root.clone(), dir.path().join("absent")];
+        let ctx = RefreshContext::default();
+        let a = src.refresh(&ctx).unwrap().data;
+        let b = src.refresh(&ctx).unwrap().data;
+        assert_eq!(src.runs, 1, "an unchanged journal ran journalctl again");
+        assert!(crate::sources::store::Same::same(&b, &a));
+        // An append (as journald marks it: a new mtime).
+        std::fs::write(&file, "xy").unwrap();
+        src.refresh(&ctx).unwrap();
+        assert_eq!(src.runs, 2);
+        // Written just now: not trusted, run again; settled: not again.
+        src.refresh(&ctx).unwrap();
+        assert_eq!(src.runs, 3);
+        age(&file);
+        src.refresh(&ctx).unwrap();
+        src.refresh(&ctx).unwrap();
+        assert_eq!(src.runs, 4);
+        // A rotated file (a new name in the directory).
+        std::fs::write(machine.join("system@0001.journal"), "z").unwrap();
+        src.refresh(&ctx).unwrap();
+        assert_eq!(src.runs, 5);
+    }
+
+    #[test]
+    fn only_the_system_journalctl_is_trusted_to_read_only_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("journalctl"), "#!/bin/sh\n").unwrap();
+        // A program of that name found first on PATH is not the system's.
+        let path = std::env::join_paths([dir.path(), Path::new("/usr/bin")]).unwrap();
+        assert!(!is_system_journalctl("journalctl", Some(&path)));
+        assert!(!is_system_journalctl("journalctl", None));
+        let system = std::env::join_paths(["/usr/bin", "/bin"]).unwrap();
+        let installed = SYSTEM_JOURNALCTL.iter().any(|p| Path::new(p).is_file());
+        assert_eq!(is_system_journalctl("journalctl", Some(&system)), installed);
     }
 }

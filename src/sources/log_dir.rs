@@ -3,7 +3,9 @@
 //! of each of them, parsed into records (for `/logs`).
 //!
 //! Each refresh lists the directory and re-reads the last `logs.max_lines` lines of every
-//! listed file whose size, modification time or inode changed since the last refresh
+//! listed file whose size, modification time or inode changed since the last refresh; an
+//! unchanged file costs two `stat`s (listing and check), is not opened, and keeps its tail
+//! (the same `Arc`)
 //! (see [`crate::sources::log_text::tail`]: the cost does not grow with the file's size). Request
 //! handlers then filter these tails in memory and never touch the disk.
 
@@ -97,20 +99,29 @@ impl LogDirectory {
     }
 }
 
+fn stamp_of(meta: &std::fs::Metadata) -> (u64, i128, u64) {
+    (
+        meta.len(),
+        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        meta.ino(),
+    )
+}
+
 /// Reads the end of `path` into a [`FileTail`]; `previous` is returned as is when the file
-/// has not changed since it was read.
+/// has not changed since it was read (one `stat`: the file is not even opened).
 pub fn read_tail(
     path: &Path,
     max_lines: usize,
     previous: Option<&Arc<FileTail>>,
 ) -> std::io::Result<Arc<FileTail>> {
+    if let Some(p) = previous {
+        if p.stamp == stamp_of(&std::fs::metadata(path)?) {
+            return Ok(Arc::clone(p));
+        }
+    }
     let mut f = std::fs::File::open(path)?;
     let meta = f.metadata()?;
-    let stamp = (
-        meta.len(),
-        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        meta.ino(),
-    );
+    let stamp = stamp_of(&meta);
     if let Some(p) = previous.filter(|p| p.stamp == stamp) {
         return Ok(Arc::clone(p));
     }
@@ -260,6 +271,13 @@ mod tests {
         assert!(a.from_start);
         let b = read_tail(&path, 10, Some(&a)).unwrap();
         assert!(Arc::ptr_eq(&a, &b), "unchanged file is not re-read");
+        // The source keeps the same tails, and the same listing is not new data.
+        let mut src = LogDirectory::new(dir.path().to_path_buf(), Duration::from_secs(1), 10);
+        let ctx = RefreshContext::default();
+        let one = src.refresh(&ctx).unwrap().data;
+        let two = src.refresh(&ctx).unwrap().data;
+        assert!(Arc::ptr_eq(&one.tails["m.log"], &two.tails["m.log"]));
+        assert!(crate::sources::store::Same::same(&two, &one));
         std::fs::write(&path, "x\n").unwrap();
         let c = read_tail(&path, 10, Some(&a)).unwrap();
         assert_eq!(c.lines, ["x"]);

@@ -85,7 +85,23 @@ macro_rules! same_by_eq {
     };
 }
 
-same_by_eq!(ProcessReport, LogListing, InverterData, HostReport);
+same_by_eq!(ProcessReport, InverterData, HostReport);
+
+/// A listing with the same files and the same tails; a tail the source kept (an unchanged
+/// file) is the same `Arc`, so its lines are not compared.
+impl Same for LogListing {
+    fn same(&self, held: &Self) -> bool {
+        self.dir == held.dir
+            && self.files == held.files
+            && self.tail_errors == held.tail_errors
+            && self.tails.len() == held.tails.len()
+            && self
+                .tails
+                .iter()
+                .zip(held.tails.iter())
+                .all(|((n, t), (hn, ht))| n == hn && (Arc::ptr_eq(t, ht) || t == ht))
+    }
+}
 
 impl Same for JournalData {
     fn same(&self, held: &Self) -> bool {
@@ -113,11 +129,20 @@ impl Same for CoordinatorData {
     }
 }
 
-/// Prices are not compared: the source runs on its own calendar (a few times an hour at
-/// most) and each run may place a new day.
+/// Prices are compared whole: every field is shown or decides what is shown. A day's
+/// `fetched_at` is shown and decides how long the day is served, so a new fetch of equal
+/// quarters is new data; a run that fetched nothing and placed the same days is not.
 impl Same for PriceData {
-    fn same(&self, _held: &Self) -> bool {
-        false
+    fn same(&self, held: &Self) -> bool {
+        self.days == held.days
+            && (Arc::ptr_eq(&self.tariff, &held.tariff) || self.tariff == held.tariff)
+            && self.label == held.label
+            && self.tomorrow_date == held.tomorrow_date
+            && self.tomorrow == held.tomorrow
+            && self.tomorrow_from == held.tomorrow_from
+            && self.partial_error == held.partial_error
+            && self.origin == held.origin
+            && self.tariff_problem == held.tariff_problem
     }
 }
 
@@ -135,3 +160,62 @@ slots! {
 pub type View<'a> = refresh::StoreView<'a, Sources>;
 /// A source of this store (see [`refresh::tagged`]).
 pub type DynSource = Box<dyn refresh::Source<Data = SourceData>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::prices::model::{DayPrices, Quarter, Tomorrow};
+    use crate::sources::prices::tariff::Tariff;
+    use chrono::{DateTime, NaiveDate, Utc};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn prices(fetched_at: &str, price: f64) -> PriceData {
+        let start = at("2026-07-14T22:00:00Z");
+        PriceData {
+            days: vec![DayPrices {
+                business_date: NaiveDate::from_ymd_opt(2026, 7, 15).unwrap(),
+                fetched_at: at(fetched_at),
+                source_url: "http://127.0.0.1/api/csdac-pln".into(),
+                value_field: "csdac_pln".into(),
+                hourly_legacy: false,
+                quarters: vec![Quarter {
+                    start,
+                    end: start + chrono::Duration::minutes(15),
+                    period: "00:00 - 00:15".into(),
+                    market_pln_mwh: price,
+                }],
+            }],
+            tariff: Arc::new(Tariff::market_plus_sc(0.09)),
+            label: "PSE API (CSDAC-PLN)".into(),
+            tomorrow_date: NaiveDate::from_ymd_opt(2026, 7, 16).unwrap(),
+            tomorrow: Tomorrow::NotChecked,
+            tomorrow_from: at("2026-07-15T11:00:00Z"),
+            partial_error: None,
+            origin: "network",
+            tariff_problem: None,
+        }
+    }
+
+    #[test]
+    fn the_same_prices_are_not_new_data_and_every_shown_change_is() {
+        let mut store = Sources::default();
+        assert!(store.put(prices("2026-07-15T06:00:00Z", 400.0).into()));
+        // Equal data (another Arc of an equal tariff too): the slot keeps its value.
+        assert!(!store.put(prices("2026-07-15T06:00:00Z", 400.0).into()));
+        // A new price, a new fetch time (shown, and it decides validity), a new origin,
+        // tomorrow's state: each is new data.
+        assert!(store.put(prices("2026-07-15T06:00:00Z", 401.0).into()));
+        assert!(store.put(prices("2026-07-15T07:00:00Z", 401.0).into()));
+        let mut p = prices("2026-07-15T07:00:00Z", 401.0);
+        p.origin = "disk_cache";
+        assert!(store.put(p.clone().into()));
+        p.tomorrow = Tomorrow::NotYetPublished {
+            checked_at: at("2026-07-15T12:00:00Z"),
+        };
+        assert!(store.put(p.clone().into()));
+        assert!(!store.put(p.into()));
+    }
+}

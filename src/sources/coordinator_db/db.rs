@@ -61,6 +61,46 @@ fn file_id(path: &Path) -> Option<FileId> {
     })
 }
 
+/// What `stat` says of one file: size, modification time (ns) and inode; `None` when the
+/// file does not exist. Equal stamps mean the file was not written (SQLite changes size or
+/// mtime on every commit, and a replaced file has a new inode).
+pub type FileStamp = Option<(u64, i128, u64)>;
+
+/// The [`FileStamp`] of `path`.
+pub fn file_stamp(path: &Path) -> FileStamp {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+    Some((m.len(), mtime, m.ino()))
+}
+
+/// The stamps of the DB file and of its `-wal` file (an empty one counts as none): a commit changes one of them (a
+/// commit in WAL mode only the `-wal` file), so equal stamps mean the DB holds what it
+/// held. Two `stat` calls, no SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DbStamp {
+    pub db: FileStamp,
+    pub wal: FileStamp,
+}
+
+/// A file written this close before it was stamped may be written again within the same
+/// mtime tick with the same size (a reused `-wal` file), so such a stamp is not trusted.
+pub const RACY: Duration = Duration::from_secs(2);
+
+impl DbStamp {
+    /// True when every file's mtime lies more than [`RACY`] before `taken` (when the stamp
+    /// was taken): a later write then shows as a new mtime.
+    pub fn settled(&self, taken: std::time::SystemTime) -> bool {
+        let Ok(t) = taken.duration_since(std::time::UNIX_EPOCH) else {
+            return false;
+        };
+        let limit = t.saturating_sub(RACY).as_nanos() as i128;
+        [self.db, self.wal]
+            .iter()
+            .flatten()
+            .all(|(_, mtime, _)| *mtime < limit)
+    }
+}
+
 /// The handle. Not `Sync`: it lives on one lane.
 pub struct Db {
     path: PathBuf,
@@ -80,6 +120,18 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The stamps of the DB file and its `-wal` file, as they are now.
+    pub fn stamp(&self) -> DbStamp {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        DbStamp {
+            db: file_stamp(&self.path),
+            // An empty -wal file holds nothing: the same as none (a reader opening the DB
+            // creates one).
+            wal: file_stamp(Path::new(&wal)).filter(|(len, _, _)| *len > 0),
+        }
     }
 
     /// True while a connection is open (as of the last [`Db::connection`] call).

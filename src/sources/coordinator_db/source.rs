@@ -13,6 +13,14 @@
 //! and at most [`MONTHS_READ_PER_REFRESH`] of them per refresh: after a start the older
 //! months follow in refreshes one second apart (they answer "still being computed" until
 //! then), so no single refresh reads a whole year.
+//!
+//! An unchanged DB is not read again: before reading, the refresh stamps the DB file and
+//! its `-wal` file (size, mtime, inode; [`super::db::DbStamp`]). While the stamp stays
+//! equal, the held read is cut to the span that moved on in memory, and the last result
+//! itself is reused (brought to the current time) until the first instant at which it
+//! could differ (`valid_until`: the next 5-minute slot, local midnight, a decision leaving
+//! a window, a future row arriving); the decision files are listed each time (their parse
+//! cache re-reads only changed files).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rusqlite::Connection;
 
-use super::db::{Db, DbError};
+use super::db::{Db, DbError, DbStamp};
 use super::decisions::{self, Facts, FileCache, StoredDecision};
 use super::energy::{self, EnergyRow, History};
 use super::figures::{self, Figures};
@@ -107,6 +115,8 @@ struct MonthCache {
     months: Arc<Vec<MonthSummary>>,
     built_at: DateTime<Utc>,
     pending: Vec<YearMonth>,
+    /// [`CoordinatorSource::months_key`] of the inputs the months were built from.
+    key: u64,
 }
 
 struct DayEntry {
@@ -117,9 +127,42 @@ struct DayEntry {
     settled: bool,
 }
 
+/// What the last DB read returned, kept while the DB's stamp stays the same: the decisions
+/// and `energy_data` rows of `[from, complete_until)` and the notes of that read. A later
+/// range `[from', to')` with `from' >= from` and `to' <= complete_until` holds exactly the
+/// held items inside it, so it is cut from memory instead of read again.
+struct HeldReads {
+    stamp: DbStamp,
+    from: DateTime<Utc>,
+    /// No decision or row of the DB lies in `[to, complete_until)` (`to` of the read).
+    complete_until: DateTime<Utc>,
+    decisions: Vec<StoredDecision>,
+    rows: Vec<EnergyRow>,
+    notes: Vec<String>,
+}
+
+/// The last result and what it was computed from besides the held DB read.
+struct HeldResult {
+    data: CoordinatorData,
+    /// The first instant at which the result could differ with the same inputs.
+    valid_until: DateTime<Utc>,
+    files: Option<Vec<StoredDecision>>,
+    file_notes: Vec<String>,
+}
+
 /// The source. Owns its DB handle and caches.
 pub struct CoordinatorSource {
+    /// The last result, reused while its inputs and its time bucket hold.
+    result: Option<HeldResult>,
+    /// How many refreshes computed their result (the rest reused the last one); shown in
+    /// tests.
+    pub computed: u64,
     db: Db,
+    /// The last DB read, reused while the DB is unchanged.
+    held: Option<HeldReads>,
+    /// How many times the DB was read for the recent span (not counting month builds);
+    /// shown in tests and the benchmark.
+    pub db_reads: u64,
     out_dir: PathBuf,
     interval: Duration,
     recent_files: FileCache,
@@ -135,6 +178,10 @@ impl CoordinatorSource {
         let out_dir = root.join("out");
         CoordinatorSource {
             db: Db::new(database),
+            result: None,
+            computed: 0,
+            held: None,
+            db_reads: 0,
             recent_files: FileCache::new(out_dir.join("energy_data")),
             summary_files: FileCache::new(out_dir.join("energy_data")),
             out_dir,
@@ -145,8 +192,41 @@ impl CoordinatorSource {
         }
     }
 
+    /// The held DB read cut to `[from, to)`, with its notes, when the DB's stamp is the one
+    /// it was read with and the held read covers the range; `None` when the DB must be
+    /// read.
+    fn held_reads(
+        &self,
+        stamp: DbStamp,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Option<(Vec<StoredDecision>, Vec<EnergyRow>, Vec<String>)> {
+        let h = self.held.as_ref()?;
+        if stamp.db.is_none() || h.stamp != stamp || from < h.from || to > h.complete_until {
+            return None;
+        }
+        let inside = |at: DateTime<Utc>| at >= from && at < to;
+        Some((
+            h.decisions
+                .iter()
+                .filter(|d| inside(d.facts.at))
+                .cloned()
+                .collect(),
+            h.rows.iter().filter(|r| inside(r.at)).cloned().collect(),
+            h.notes.clone(),
+        ))
+    }
+
+    /// Drops the held DB read and result, so the next refresh reads the DB as after a
+    /// change (the bench times both).
+    pub fn forget_reads(&mut self) {
+        self.held = None;
+        self.result = None;
+    }
+
     /// Makes the next refresh rebuild the month summaries (as after [`SUMMARY_TTL`]).
     pub fn expire_summaries(&mut self) {
+        self.result = None;
         self.months = None;
     }
 
@@ -155,27 +235,64 @@ impl CoordinatorSource {
         let mut skipped = Vec::new();
         let today = clock::local_date(now);
         let month_start = clock::day_start(today.with_day(1).unwrap_or(today));
+        // Decisions and `energy_data` rows are read for the same span; it holds the last
+        // 24 hours the history needs.
         let from = month_start.min(now - chrono::Duration::days(30));
         let to = now + chrono::Duration::seconds(1);
 
-        let (db_decisions, rows, db_problem) = match self.db.connection() {
-            Ok(conn) => {
-                let read = decisions::query_db(conn, from, to, &mut skipped).and_then(|d| {
-                    let e_from = from.min(now - chrono::Duration::hours(24));
-                    energy::query(conn, e_from, to, &mut skipped).map(|e| (d, e))
-                });
-                match read {
-                    Ok((d, e)) => (d, Some(e), None),
-                    Err(e) => {
-                        self.db.reset();
-                        return Err(SourceError::new(e));
+        // Stamped before reading: a commit during the read changes the stamp, so the next
+        // refresh reads again.
+        let taken = SystemTime::now();
+        let stamp = self.db.stamp();
+        // Decision files are parsed once per change (`FileCache`); listing them is cheap.
+        let mut file_notes = Vec::new();
+        let file_decisions = self.recent_files.load(from, to, &mut file_notes);
+        if let Some(data) = self.held_result(stamp, from, to, now, &file_decisions, &file_notes) {
+            return Ok(data);
+        }
+        let (db_decisions, rows, db_problem) = match self.held_reads(stamp, from, to) {
+            Some((d, e, notes)) => {
+                skipped.extend(notes);
+                (d, Some(e), None)
+            }
+            None => {
+                self.held = None;
+                match self.db.connection() {
+                    Ok(conn) => {
+                        let mut notes = Vec::new();
+                        let read = decisions::query_db(conn, from, to, &mut notes).and_then(|d| {
+                            let e = energy::query(conn, from, to, &mut notes)?;
+                            let next = next_unread(conn, to)?;
+                            Ok((d, e, next))
+                        });
+                        match read {
+                            Ok((d, e, complete_until)) => {
+                                self.db_reads += 1;
+                                // A stamp of a file written just now is read again next time.
+                                self.held = stamp.settled(taken).then(|| HeldReads {
+                                    stamp,
+                                    from,
+                                    complete_until,
+                                    decisions: d.clone(),
+                                    rows: e.clone(),
+                                    notes: notes.clone(),
+                                });
+                                skipped.extend(notes);
+                                (d, Some(e), None)
+                            }
+                            Err(e) => {
+                                self.db.reset();
+                                return Err(SourceError::new(e));
+                            }
+                        }
                     }
+                    Err(e @ DbError::Missing(_)) => (Vec::new(), None, Some(e.to_string())),
+                    Err(e) => return Err(SourceError::new(e)),
                 }
             }
-            Err(e @ DbError::Missing(_)) => (Vec::new(), None, Some(e.to_string())),
-            Err(e) => return Err(SourceError::new(e)),
         };
-        let file_decisions = self.recent_files.load(from, to, &mut skipped);
+        skipped.extend(file_notes.iter().cloned());
+        let held_files = file_decisions.clone();
         if rows.is_none() && file_decisions.is_none() {
             return Err(SourceError::new(format!(
                 "no coordinator data: {}; and no decision files in {}",
@@ -213,13 +330,13 @@ impl CoordinatorSource {
             built_at: months_built_at,
             pending: pending_months,
             ..
-        } = self.months_at(now, &all, &rows, &mut skipped)?;
+        } = self.months_at(now, stamp, &all, &rows, &mut skipped)?;
         self.catching_up = !pending_months.is_empty();
         for s in &skipped {
             log::debug!("metrics: skipped {s}");
         }
         cap_notes(&mut skipped);
-        Ok(CoordinatorData {
+        let data = CoordinatorData {
             refreshed_at: now,
             db_connected,
             db_problem,
@@ -233,18 +350,92 @@ impl CoordinatorSource {
             week,
             skipped,
             newest_sample,
-        })
+        };
+        self.computed += 1;
+        self.result = (db_connected && data.pending_months.is_empty()).then(|| HeldResult {
+            valid_until: valid_until(&data, &rows, now),
+            files: held_files,
+            file_notes,
+            data: data.clone(),
+        });
+        Ok(data)
     }
 
-    /// The month summaries, rebuilt when older than [`SUMMARY_TTL`] or on a new day.
+    /// The last result, brought to `now`, when nothing it was computed from changed: the
+    /// DB's stamp, the held read covering `[from, to)`, the decision files of the range
+    /// (and their notes) and no instant of [`valid_until`] passed since.
+    fn held_result(
+        &mut self,
+        stamp: DbStamp,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+        files: &Option<Vec<StoredDecision>>,
+        file_notes: &[String],
+    ) -> Option<CoordinatorData> {
+        let h = self.held.as_ref()?;
+        let r = self.result.as_ref()?;
+        let reads_hold =
+            stamp.db.is_some() && h.stamp == stamp && from >= h.from && to <= h.complete_until;
+        // Before the time it was computed at (the clock was set back) it does not hold.
+        let in_bucket = r.data.refreshed_at <= now && now < r.valid_until;
+        if !reads_hold || !in_bucket || r.files != *files || r.file_notes != file_notes {
+            return None;
+        }
+        let mut data = r.data.clone();
+        // What a computation at `now` changes besides: the time the windows end.
+        data.refreshed_at = now;
+        data.metrics.month_to_date.to = clock::local_rfc3339(now);
+        data.metrics.last_24h.from = clock::local_rfc3339(now - chrono::Duration::hours(24));
+        data.metrics.last_24h.to = clock::local_rfc3339(now);
+        Some(data)
+    }
+
+    /// A hash of what month summaries are built from: the DB's stamp, the daily snapshot
+    /// files (date, size, mtime), the decision directory's own stamp (files added or
+    /// removed) and the decision files read for the recent span. `stat`s and a directory
+    /// listing; no SQLite.
+    fn months_key(&self, stamp: DbStamp, recent: &[StoredDecision]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        stamp.hash(&mut h);
+        let mut snaps: Vec<(NaiveDate, u64, Option<SystemTime>)> =
+            list_snapshots(&self.out_dir.join("daily_snapshots"))
+                .into_iter()
+                .map(|(d, (_, len, mtime))| (d, len, mtime))
+                .collect();
+        snaps.sort_unstable();
+        snaps.hash(&mut h);
+        super::db::file_stamp(self.recent_files.dir()).hash(&mut h);
+        for d in recent.iter().filter(|d| d.from_file) {
+            d.json.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// The month summaries, rebuilt on a new day, and when older than [`SUMMARY_TTL`] if
+    /// their inputs ([`CoordinatorSource::months_key`]) changed since they were built.
     fn months_at(
         &mut self,
         now: DateTime<Utc>,
+        stamp: DbStamp,
         recent: &[StoredDecision],
         rows: &[EnergyRow],
         skipped: &mut Vec<String>,
     ) -> Result<MonthCache, SourceError> {
         let today = clock::local_date(now);
+        let mut key = None;
+        let expired = self.months.as_ref().is_some_and(|b| {
+            b.day == today && b.pending.is_empty() && b.at.elapsed() >= SUMMARY_TTL
+        });
+        if expired {
+            let k = self.months_key(stamp, recent);
+            key = Some(k);
+            if let Some(b) = self.months.as_mut().filter(|b| b.key == k) {
+                // Nothing they are built from changed: a rebuild would give the same.
+                b.at = Instant::now();
+            }
+        }
         if let Some(b) = &self.months {
             if b.day == today && b.at.elapsed() < SUMMARY_TTL && b.pending.is_empty() {
                 // Past days are reused; today is recomputed from this refresh's decisions,
@@ -283,7 +474,8 @@ impl CoordinatorSource {
                 });
             }
         }
-        let built = self.build_months(now, recent, rows, skipped)?;
+        let key = key.unwrap_or_else(|| self.months_key(stamp, recent));
+        let built = self.build_months(now, recent, rows, key, skipped)?;
         self.months = Some(built.clone());
         Ok(built)
     }
@@ -327,6 +519,7 @@ impl CoordinatorSource {
         now: DateTime<Utc>,
         recent: &[StoredDecision],
         rows: &[EnergyRow],
+        key: u64,
         skipped: &mut Vec<String>,
     ) -> Result<MonthCache, SourceError> {
         let today = clock::local_date(now);
@@ -394,6 +587,7 @@ impl CoordinatorSource {
             months: Arc::new(out),
             built_at: now,
             pending,
+            key,
         })
     }
 
@@ -556,6 +750,80 @@ fn read_db_span(
     let d = decisions::query_facts(conn, from, to, skipped)?;
     let e = energy::query_counters(conn, from, to, skipped)?;
     Ok((d, e))
+}
+
+/// The first instant after `now` at which a result computed at `now` could change while
+/// the DB and the files stay as they are: the next 5-minute slot (the 24-hour history; hour
+/// buckets start on one), the next local midnight (today, the month), a decision leaving
+/// one of the [`WINDOWS`], a decision or sample of the future reaching `now`, and the oldest
+/// decision or sample leaving the span of the last 30 days. Exact or earlier, never later.
+fn valid_until(data: &CoordinatorData, rows: &[EnergyRow], now: DateTime<Utc>) -> DateTime<Utc> {
+    let step = chrono::Duration::seconds(energy::STEP_S);
+    let tick = chrono::Duration::nanoseconds(1);
+    let today = clock::local_date(now);
+    let mut until =
+        (energy::slot_start(now) + step).min(clock::day_start(today.succ_opt().unwrap_or(today)));
+    for (i, (_, secs)) in WINDOWS.iter().enumerate() {
+        if let Some(oldest) = data.window(i).last() {
+            until = until.min(oldest.facts.at + chrono::Duration::seconds(*secs) + tick);
+        }
+    }
+    // The span starts at min(month start, now - 30 days); the month start stays until
+    // midnight, so what lies before it leaves 30 days after its time.
+    let month_start = clock::day_start(today.with_day(1).unwrap_or(today));
+    let span = chrono::Duration::days(30) + tick;
+    let ats = data
+        .decisions
+        .iter()
+        .map(|d| d.facts.at)
+        .chain(rows.iter().map(|r| r.at));
+    for at in ats {
+        if at > now {
+            until = until.min(at);
+        }
+        if at < month_start {
+            until = until.min(at + span);
+        }
+    }
+    until
+}
+
+/// Until when a read of `[from, to)` stays complete as time passes: the earliest instant at
+/// which a decision or `energy_data` row not read yet could enter the range (or its
+/// widened SQL bounds, which run an hour ahead), with two hours to spare for the UTC
+/// offset; `to` when a row near or after `to` has no readable timestamp. Normally no row
+/// lies after `to`, and the read stays complete until the DB changes.
+fn next_unread(conn: &Connection, to: DateTime<Utc>) -> Result<DateTime<Utc>, DbError> {
+    let margin = chrono::Duration::hours(2);
+    let lo = time::local_text(to - margin);
+    let mut until = DateTime::<Utc>::MAX_UTC;
+    for (what, sql) in [
+        (
+            "newest coordinator_decisions",
+            "SELECT timestamp, created_at FROM coordinator_decisions WHERE timestamp >= ?1",
+        ),
+        (
+            "newest energy_data",
+            "SELECT timestamp, created_at FROM energy_data WHERE timestamp >= ?1",
+        ),
+    ] {
+        let q = |e| DbError::Query(what, e);
+        let mut stmt = conn.prepare_cached(sql).map_err(q)?;
+        let mut rows = stmt.query([&lo]).map_err(q)?;
+        while let Some(r) = rows.next().map_err(q)? {
+            let ts: Option<String> = r.get(0).ok();
+            let created: Option<String> = r.get(1).ok();
+            let at = ts.as_deref().and_then(|ts| {
+                time::parse_instant_with(ts, || created.as_deref().and_then(time::parse_created_at))
+            });
+            match at {
+                Some(at) if at < to => {}
+                Some(at) => until = until.min(at - margin),
+                None => until = until.min(to),
+            }
+        }
+    }
+    Ok(until)
 }
 
 /// Today, computed from the decisions and energy rows of this refresh.
@@ -987,5 +1255,191 @@ mod tests {
         let batches = writer_thread.join().unwrap();
         let d = src.refresh_at(now).unwrap();
         assert_eq!(d.window(1).len() as u64, batches * 4);
+    }
+
+    /// Sets the mtime of the DB and its `-wal` file `secs` seconds into the past, so their
+    /// stamps are settled (as for a DB nobody wrote to for a while).
+    fn age_db(root: &Root, secs: u64) {
+        let past = SystemTime::now() - Duration::from_secs(secs);
+        for suffix in ["", "-wal"] {
+            let mut p = root.db_path().into_os_string();
+            p.push(suffix);
+            if let Ok(f) = std::fs::File::options().write(true).open(&p) {
+                f.set_modified(past).unwrap();
+            }
+        }
+    }
+
+    /// Everything a renderer compares, except the live day's `created_at`, which the held
+    /// months keep from when they were built.
+    fn agree(a: &CoordinatorData, b: &CoordinatorData) {
+        assert_eq!(a.decisions, b.decisions);
+        assert_eq!(a.window_len, b.window_len);
+        assert_eq!(a.metrics, b.metrics);
+        assert_eq!(a.history, b.history);
+        assert_eq!(a.week, b.week);
+        assert_eq!(a.skipped, b.skipped);
+        assert_eq!(a.newest_sample, b.newest_sample);
+        assert_eq!(a.pending_months, b.pending_months);
+        assert_eq!(a.months.len(), b.months.len());
+        for (x, y) in a.months.iter().zip(b.months.iter()) {
+            assert_eq!(x.sums, y.sums);
+            assert_eq!(x.charging_count, y.charging_count);
+            assert_eq!(x.daily_summaries.len(), y.daily_summaries.len());
+        }
+    }
+
+    fn sample(c: &Connection, t: DateTime<Utc>, soc: f64) {
+        let s = Sample {
+            soc: Some(soc),
+            price_pln: Some(0.5),
+            import_total_kwh: Some(100.0),
+            tariff_zone: Some("T2"),
+            ..Default::default()
+        };
+        writer::energy(c, t, &s).unwrap();
+    }
+
+    #[test]
+    fn an_unchanged_db_is_not_queried_and_every_change_is_seen() {
+        let root = Root::new();
+        let c = root.create_db();
+        let now = at("2026-07-15T10:00:00Z");
+        writer::charge(&c, at("2026-07-15T08:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        sample(&c, at("2026-07-15T09:00:00Z"), 50.0);
+        age_db(&root, 60);
+        let mut src = root.source();
+        let first = src.refresh_at(now).unwrap();
+        assert_eq!(src.db_reads, 1);
+        // Unchanged: no query, and what a full read gives.
+        let t = now + chrono::Duration::seconds(60);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.db_reads, 1, "an unchanged DB was queried");
+        assert_eq!(src.computed, 1, "nothing changed, yet it was computed");
+        agree(&d, &root.source().refresh_at(t).unwrap());
+        assert_eq!(d.decisions, first.decisions);
+
+        // A commit that changes only the -wal file (the writer's connection stays open,
+        // so nothing is checkpointed into the main file).
+        let main_before = super::super::db::file_stamp(&root.db_path());
+        writer::charge(&c, at("2026-07-15T08:30:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        assert_eq!(
+            super::super::db::file_stamp(&root.db_path()),
+            main_before,
+            "the commit went to the WAL only"
+        );
+        let t = t + chrono::Duration::seconds(60);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.db_reads, 2);
+        assert_eq!(d.window(1).len(), 2, "the new decision is seen");
+        agree(&d, &root.source().refresh_at(t).unwrap());
+    }
+
+    #[test]
+    fn an_update_in_place_of_equal_size_is_seen() {
+        // A rollback journal and an in-place update: same size, new mtime.
+        let root = Root::new();
+        let c = root.create_db();
+        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        let now = at("2026-07-15T10:00:00Z");
+        sample(&c, at("2026-07-15T09:00:00Z"), 50.0);
+        age_db(&root, 60);
+        let mut src = root.source();
+        src.refresh_at(now).unwrap();
+        src.refresh_at(now).unwrap();
+        assert_eq!(src.db_reads, 1, "settled: no query");
+        let size = std::fs::metadata(root.db_path()).unwrap().len();
+        c.execute("UPDATE energy_data SET battery_soc = 77.0", [])
+            .unwrap();
+        assert_eq!(std::fs::metadata(root.db_path()).unwrap().len(), size);
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(src.db_reads, 2);
+        let h = d.history.as_ref().unwrap();
+        assert_eq!(h.slots.iter().flatten().count(), 1);
+        assert!(h.slots.iter().flatten().all(|r| r.soc == Some(77.0)));
+        agree(&d, &root.source().refresh_at(now).unwrap());
+    }
+
+    #[test]
+    fn time_passing_recomputes_without_a_query() {
+        let root = Root::new();
+        let c = root.create_db();
+        // 23:50 local on 15 July; a decision 59 minutes before, samples every 5 minutes.
+        let now = at("2026-07-15T21:50:00Z");
+        writer::charge(&c, now - chrono::Duration::minutes(59), 1.0, 0.5, 0.0, "T2").unwrap();
+        for i in 0..30 {
+            sample(&c, now - chrono::Duration::minutes(5 * i), 40.0 + i as f64);
+        }
+        drop(c);
+        age_db(&root, 60);
+        let mut src = root.source();
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.window(0).len(), 1);
+        assert_eq!(src.computed, 1);
+        // Thirty seconds on: nothing crossed, the result is reused, brought to the time.
+        let t = now + chrono::Duration::seconds(30);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 1, "nothing crossed, yet it was computed");
+        agree(&d, &root.source().refresh_at(t).unwrap());
+        assert_eq!(d.refreshed_at, t);
+        // Two minutes on: the decision left the 1-hour window, no new 5-minute slot.
+        let t = now + chrono::Duration::minutes(2);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 2);
+        assert_eq!(d.window(0).len(), 0);
+        agree(&d, &root.source().refresh_at(t).unwrap());
+        // The next 5-minute slot: the history moves on.
+        let t = now + chrono::Duration::minutes(4);
+        src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 2);
+        let t = now + chrono::Duration::minutes(5);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 3);
+        assert_eq!(
+            d.history.as_ref().unwrap().start,
+            energy::slot_start(t) - chrono::Duration::seconds(energy::STEP_S * 287)
+        );
+        agree(&d, &root.source().refresh_at(t).unwrap());
+        // Past midnight in Warsaw: a new day and its month figures.
+        let t = now + chrono::Duration::minutes(15);
+        let d = src.refresh_at(t).unwrap();
+        agree(&d, &root.source().refresh_at(t).unwrap());
+        assert_eq!(d.metrics.month_to_date.decisions.charging, 1);
+        assert_eq!(src.db_reads, 1, "time alone never queries the recent span");
+    }
+
+    #[test]
+    fn a_row_written_ahead_of_now_is_read_when_its_time_comes() {
+        let root = Root::new();
+        let c = root.create_db();
+        let now = at("2026-07-15T10:00:00Z");
+        writer::charge(&c, now + chrono::Duration::minutes(30), 1.0, 0.5, 0.0, "T2").unwrap();
+        drop(c);
+        age_db(&root, 60);
+        let mut src = root.source();
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.window(1).len(), 0);
+        let t = now + chrono::Duration::minutes(31);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(d.window(1).len(), 1);
+        agree(&d, &root.source().refresh_at(t).unwrap());
+    }
+
+    #[test]
+    fn decisions_older_than_30_days_but_of_this_month_do_not_end_the_reuse() {
+        let root = Root::new();
+        let c = root.create_db();
+        // On the 31st, the month began more than 30 days ago.
+        let now = at("2026-07-31T10:00:00Z");
+        writer::charge(&c, at("2026-07-01T05:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        drop(c);
+        age_db(&root, 60);
+        let mut src = root.source();
+        let d = src.refresh_at(now).unwrap();
+        assert_eq!(d.metrics.month_to_date.decisions.charging, 1);
+        let t = now + chrono::Duration::seconds(60);
+        let d = src.refresh_at(t).unwrap();
+        assert_eq!(src.computed, 1);
+        agree(&d, &root.source().refresh_at(t).unwrap());
     }
 }
