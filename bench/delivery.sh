@@ -99,14 +99,15 @@ PY
 # document event.
 stream_page() { # port seconds
     python3 - "$1" "$2" <<'PY'
-import socket, sys, time
+import socket, sys, time, zlib
 port, secs = int(sys.argv[1]), float(sys.argv[2])
 s = socket.create_connection(("127.0.0.1", port))
 # As a browser's EventSource asks: it takes gzip.
 s.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
           b"Accept-Encoding: gzip, deflate, br\r\n\r\n")
 s.settimeout(1.0)
-buf, end = b"", time.time() + secs
+raw, text, end = b"", b"", time.time() + secs
+head_end, inflate, after_doc = None, zlib.decompressobj(31), None
 while time.time() < end:
     try:
         chunk = s.recv(65536)
@@ -114,10 +115,21 @@ while time.time() < end:
         continue
     if not chunk:
         break
-    buf += chunk
-start = buf.find(b"event: document")
-first_end = buf.find(b"\n\n", start) + 2 if start >= 0 else 0
-print(len(buf) - first_end)
+    raw += chunk
+    if head_end is None and b"\r\n\r\n" in raw:
+        head_end = raw.index(b"\r\n\r\n") + 4
+        gz = b"content-encoding: gzip" in raw[:head_end].lower()
+        body = raw[head_end:]
+    elif head_end is not None:
+        body = chunk
+    else:
+        continue
+    text += inflate.decompress(body) if gz else body
+    doc = text.find(b"event: document")
+    if after_doc is None and doc >= 0 and text.find(b"\n\n", doc) >= 0:
+        # The bytes on the wire after the chunk that completed the first document.
+        after_doc = len(raw)
+print(len(raw) - (after_doc if after_doc is not None else 0))
 PY
 }
 

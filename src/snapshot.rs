@@ -183,6 +183,9 @@ impl Snapshot {
 pub struct SnapshotCell {
     current: RwLock<Arc<Snapshot>>,
     changes: watch::Changes,
+    /// Run after each store, on the refresh thread (the daemon hands freed memory back to
+    /// the system there).
+    after_store: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl SnapshotCell {
@@ -190,7 +193,13 @@ impl SnapshotCell {
         SnapshotCell {
             current: RwLock::new(Arc::new(initial)),
             changes: watch::Changes::default(),
+            after_store: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what runs after each store (once; a second call is ignored).
+    pub fn after_store(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.after_store.set(hook);
     }
 
     /// The change notice: streams wait on it for a watched body to change.
@@ -208,6 +217,10 @@ impl SnapshotCell {
         let next = Arc::new(next);
         let previous = std::mem::replace(&mut *self.current.write(), Arc::clone(&next));
         self.changes.compare(&previous, &next);
+        drop(previous);
+        if let Some(hook) = self.after_store.get() {
+            hook();
+        }
     }
 }
 

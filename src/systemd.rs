@@ -22,6 +22,11 @@ use crate::http::accept::{out_of_descriptors, Throttle};
 use crate::http::probe_addr;
 use crate::refresh::Heartbeat;
 
+/// How often the server checks itself when no systemd watchdog asks for a period: a
+/// server that stopped answering exits within [`MAX_FAILED_CHECKS`] of these, and an idle
+/// daemon makes one loopback request this often.
+pub const UNWATCHED_PERIOD: Duration = Duration::from_secs(20);
+
 /// Failed self-checks in a row before the daemon gives up and exits.
 pub const MAX_FAILED_CHECKS: u32 = 3;
 
@@ -99,7 +104,7 @@ pub fn spawn_self_check(
     let watchdog = watchdog_period();
     let period = watchdog
         .map(|w| w / 2)
-        .unwrap_or(Duration::from_secs(5))
+        .unwrap_or(UNWATCHED_PERIOD)
         .max(Duration::from_millis(500));
     let target = probe_addr(listen);
     thread::Builder::new()

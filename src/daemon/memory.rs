@@ -8,6 +8,11 @@
 //! freed one stays in the process. Both are set here, once, as the daemon starts, so that a
 //! daemon run by hand behaves like the one under systemd: two arenas, and bodies of 256 KiB
 //! or more always mapped (and unmapped when the last snapshot holding them goes).
+//!
+//! What a big refresh or render frees in the middle of an arena (a full read of 30 days of
+//! decisions, a rebuilt document) stays in the process too: malloc only gives back the top
+//! of a heap. [`release`] hands every free page back; the daemon runs it after each new
+//! snapshot, i.e. only after work that changed something.
 
 /// Applies the settings above (glibc only; other allocators are left alone).
 pub fn tune() {
@@ -18,6 +23,17 @@ pub fn tune() {
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
             libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        }
+    }
+}
+
+/// Hands the free pages of every arena back to the system (glibc's `malloc_trim`).
+pub fn release() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim works under the allocator's own locks and takes no pointers.
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 }

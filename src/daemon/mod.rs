@@ -94,6 +94,7 @@ pub fn run(config: Config) -> i32 {
 
     let heartbeat = Arc::new(Heartbeat::new(config.shortest_interval() * 3));
     let cell = Arc::new(SnapshotCell::default());
+    cell.after_store(Box::new(memory::release));
     // `/events` streams wake when the dashboard document changes, and only then.
     cell.changes().watch(crate::web::DASHBOARD);
     let wiring = wiring::build(

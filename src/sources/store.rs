@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::coordinator::ProcessReport;
+use super::coordinator_db::figures::Figures;
 use super::coordinator_db::inverter::InverterData;
 use super::coordinator_db::source::CoordinatorData;
 use super::host::HostReport;
@@ -118,7 +119,8 @@ impl Same for CoordinatorData {
         self.db_connected == held.db_connected
             && self.db_problem == held.db_problem
             && self.window_len == held.window_len
-            && self.metrics == held.metrics
+            && same_figures(&self.metrics.month_to_date, &held.metrics.month_to_date)
+            && same_figures(&self.metrics.last_24h, &held.metrics.last_24h)
             && self.pending_months == held.pending_months
             && self.history == held.history
             && self.week == held.week
@@ -127,6 +129,19 @@ impl Same for CoordinatorData {
             && self.decisions == held.decisions
             && (Arc::ptr_eq(&self.months, &held.months) || self.months == held.months)
     }
+}
+
+/// Figures are the same when everything but their window's bounds is: a window that ends
+/// now moves with every refresh, and a body showing the same figures is not rebuilt for
+/// that (it keeps the bounds of the computation that last changed them, which the figures
+/// still describe exactly: the source recomputes when a decision leaves a window).
+fn same_figures(a: &Figures, b: &Figures) -> bool {
+    let bare = |f: &Figures| Figures {
+        from: String::new(),
+        to: String::new(),
+        ..f.clone()
+    };
+    bare(a) == bare(b)
 }
 
 /// Prices are compared whole: every field is shown or decides what is shown. A day's
