@@ -290,18 +290,24 @@ mod tests {
         assert!(!m(&[]));
     }
 
-    #[test]
-    fn finds_a_real_child_process_and_notices_its_end() {
+    /// A sleeping Python child running a script named `<prefix>_<our pid>.py`: a name of
+    /// this test process's own, so copies of the test running at once never find each
+    /// other's child.
+    fn probe_child(prefix: &str) -> (tempfile::TempDir, std::process::Child, String) {
         let dir = tempfile::tempdir().unwrap();
-        // A name of this test process's own, so copies of the test running at once never
-        // find each other's child.
-        let name = format!("unit_probe_coordinator_{}.py", std::process::id());
+        let name = format!("{prefix}_{}.py", std::process::id());
         let script = dir.path().join(&name);
         std::fs::write(&script, "import time\ntime.sleep(60)\n").unwrap();
-        let mut child = std::process::Command::new("python3")
+        let child = std::process::Command::new("python3")
             .arg(&script)
             .spawn()
             .unwrap();
+        (dir, child, name)
+    }
+
+    #[test]
+    fn finds_a_real_child_process_and_notices_its_end() {
+        let (_dir, mut child, name) = probe_child("unit_probe_coordinator");
         let mut source = CoordinatorProcess::new(&name, Duration::from_secs(1));
         let ctx = RefreshContext::default();
         // `python3` may be a wrapper script that execs the interpreter a moment later.
@@ -332,14 +338,7 @@ mod tests {
 
     #[test]
     fn a_remembered_pid_of_another_start_time_is_scanned_for_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let name = format!("unit_probe_restart_{}.py", std::process::id());
-        let script = dir.path().join(&name);
-        std::fs::write(&script, "import time\ntime.sleep(60)\n").unwrap();
-        let mut child = std::process::Command::new("python3")
-            .arg(&script)
-            .spawn()
-            .unwrap();
+        let (_dir, mut child, name) = probe_child("unit_probe_restart");
         let mut source = CoordinatorProcess::new(&name, Duration::from_secs(1));
         let ctx = RefreshContext::default();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
