@@ -2,7 +2,7 @@
 //!
 //! Both bodies are rebuilt by the refresh thread when a source reports, starts a run or
 //! changes state, never on a clock tick; what moves every second (ages, countdowns,
-//! uptimes, the time of the answer) is left as [`Hole`]s that the connection fills when it
+//! uptimes, the time of the answer) is left as [`Hole`](crate::snapshot::Hole)s that the connection fills when it
 //! answers, so each answer is exact to the second and copies bytes otherwise. Whether the
 //! refresh thread itself is alive is decided per request from the lock-free
 //! [`Heartbeat`]: when it is dead or silent, `/status` answers 503 (see

@@ -45,7 +45,7 @@ impl Freshness {
 
 /// What the scheduler publishes about one source: its state and schedule, as of the build
 /// (the scheduler's own bookkeeping, the instants it runs by, stays private to it). The data
-/// itself is in the [`Store`].
+/// itself is in the [`Store`](super::Store).
 #[derive(Clone)]
 pub struct SourceStatus {
     pub id: SourceId,
@@ -56,11 +56,11 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
     /// Failed refreshes since the last success: the one failure count (each run request
-    /// carries it to the lane, which hands it to [`Source::next_delay`]).
+    /// carries it to the lane, which hands it to [`Source::next_delay`](super::Source::next_delay)).
     pub consecutive_failures: u32,
     pub observed_at: Option<DateTime<Utc>>,
     pub origin: Option<&'static str>,
-    /// The source's warnings after its last refresh ([`Source::warnings`]).
+    /// The source's warnings after its last refresh ([`Source::warnings`](super::Source::warnings)).
     pub warnings: Vec<String>,
     /// When the next run is due (in the past when overdue); `None` while a run is in
     /// flight. An instant, not a countdown: bodies show the countdown as of the answer.
