@@ -359,7 +359,18 @@ impl<S: Store> Scheduler<S> {
                 }
             }
             Err(e) => {
-                log::warn!("source {} failed: {}", status.id, e);
+                // A failure is a warning when it is new; the same failure again (a missing
+                // journal, a stopped PSE) is logged at debug level, not every interval.
+                if status.last_error.as_deref() == Some(e.0.as_str()) {
+                    log::debug!(
+                        "source {} failed again ({} in a row): {}",
+                        status.id,
+                        status.consecutive_failures.saturating_add(1),
+                        e
+                    );
+                } else {
+                    log::warn!("source {} failed: {}", status.id, e);
+                }
                 status.last_error = Some(e.0);
                 status.last_error_at = Some(now);
                 status.consecutive_failures = status.consecutive_failures.saturating_add(1);
