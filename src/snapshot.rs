@@ -43,7 +43,12 @@ pub const JSON: &str = "application/json";
 
 impl Body {
     /// A body from raw bytes.
-    pub fn new(status: u16, content_type: &'static str, bytes: Vec<u8>) -> Body {
+    pub fn new(status: u16, content_type: &'static str, mut bytes: Vec<u8>) -> Body {
+        // A body built by appending may hold up to twice its length; it is kept for as long
+        // as it is served, so it keeps only its length.
+        if bytes.capacity() - bytes.len() > 4096 {
+            bytes.shrink_to_fit();
+        }
         let etag = etag_of(&bytes);
         Body {
             status,

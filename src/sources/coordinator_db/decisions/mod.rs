@@ -94,7 +94,9 @@ pub fn number(v: Option<&Value>) -> Option<f64> {
 /// A decision as kept between refreshes: its served object already serialized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDecision {
-    pub json: Box<str>,
+    /// The served object as JSON, shared by every copy of the list (a held read, the held
+    /// result, the store) instead of copied.
+    pub json: std::sync::Arc<str>,
     pub facts: Facts,
     pub from_db: bool,
     pub from_file: bool,
@@ -115,7 +117,7 @@ impl Decision {
         StoredDecision {
             json: crate::snapshot::to_json_string(&self.object)
                 .unwrap_or_else(|_| "{}".into())
-                .into_boxed_str(),
+                .into(),
             facts: self.facts,
             from_db: self.from_db,
             from_file: self.from_file,
