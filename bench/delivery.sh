@@ -33,7 +33,8 @@ after="${CARGO_TARGET_DIR:-target}/release/energy-monitor"
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # Daemons started in the measuring subshells are listed in a file.
+    for p in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -50,6 +51,7 @@ config() { # name port level
 start() { # name bin port level -> pid
     "$2" -c "$(config "$1" "$3" "$4")" > /dev/null 2> "$work/$1.log" &
     local pid=$!
+    echo "$pid" >> "$work/pids"
     for _ in $(seq 600); do curl -sf "http://127.0.0.1:$3/health" > /dev/null 2>&1 && break; sleep 0.05; done
     echo "$pid"
 }
