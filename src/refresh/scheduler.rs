@@ -397,13 +397,8 @@ impl<S: Store> Scheduler<S> {
             let sig = signature(slot.renderer.as_ref(), &view);
             let time_passed = slot.changes_at.is_some_and(|t| view.now >= t);
             if slot.signature != Some(sig) || time_passed {
-                let next = keep_unchanged(&slot.bodies, slot.renderer.render(&view));
-                changed |= !same_bodies(&slot.bodies, &next);
-                slot.bodies = next;
-                log::trace!(
-                    "renderer ran: {}",
-                    slot.bodies.first().map_or("", |(k, _)| k.as_str())
-                );
+                let new = slot.renderer.render(&view);
+                changed |= replace(&mut slot.bodies, new, "renderer");
                 slot.signature = Some(sig);
                 slot.changes_at = slot.renderer.changes_at(&view);
             }
@@ -419,13 +414,8 @@ impl<S: Store> Scheduler<S> {
             }
             let sig = h.finish();
             if slot.signature != Some(sig) {
-                let next = keep_unchanged(&slot.bodies, slot.composer.compose(&bodies, &view));
-                changed |= !same_bodies(&slot.bodies, &next);
-                slot.bodies = next;
-                log::trace!(
-                    "composer ran: {}",
-                    slot.bodies.last().map_or("", |(k, _)| k.as_str())
-                );
+                let new = slot.composer.compose(&bodies, &view);
+                changed |= replace(&mut slot.bodies, new, "composer");
                 slot.signature = Some(sig);
             }
         }
@@ -515,12 +505,24 @@ fn signature<S>(renderer: &dyn Renderer<S>, view: &StoreView<S>) -> u64 {
     h.finish()
 }
 
-/// True when two lists hold the very same bodies (as [`keep_unchanged`] keeps them).
-fn same_bodies(a: &[(String, Arc<Body>)], b: &[(String, Arc<Body>)]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|((ka, ba), (kb, bb))| ka == kb && Arc::ptr_eq(ba, bb))
+/// Replaces a renderer's or composer's bodies with `new` (see [`keep_unchanged`]); true
+/// when any body changed. `who` names the kind in the trace log, with its first routed
+/// body.
+fn replace(bodies: &mut Vec<(String, Arc<Body>)>, new: Vec<(String, Body)>, who: &str) -> bool {
+    let next = keep_unchanged(bodies, new);
+    let same = bodies.len() == next.len()
+        && bodies
+            .iter()
+            .zip(&next)
+            .all(|((ka, ba), (kb, bb))| ka == kb && Arc::ptr_eq(ba, bb));
+    *bodies = next;
+    let routed = bodies.iter().map(|(k, _)| k.as_str());
+    let name = routed.clone().find(|k| !k.starts_with("/internal/"));
+    log::trace!(
+        "{who} ran: {}",
+        name.or(routed.clone().next()).unwrap_or("")
+    );
+    !same
 }
 
 /// The monotonic instant of the wall-clock time `t`, as seen at `now` (at once when past).
