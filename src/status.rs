@@ -1,7 +1,7 @@
 //! `/health` and `/status`: is the daemon alive, and how current is each source?
 //!
-//! Both bodies are rebuilt by the refresh thread when a source reports, starts a run or
-//! changes state, never on a clock tick; what moves every second (ages, countdowns,
+//! Both bodies are rebuilt by the refresh thread when a source's data, state or errors
+//! change, never on a clock tick or for a run that found nothing new; what moves every second (ages, countdowns,
 //! uptimes, the time of the answer) is left as [`Hole`](crate::snapshot::Hole)s that the connection fills when it
 //! answers, so each answer is exact to the second and copies bytes otherwise. Whether the
 //! refresh thread itself is alive is decided per request from the lock-free

@@ -5,7 +5,7 @@
 //! Only the refresh thread stores snapshots; each store compares the watched keys of the
 //! old and new snapshot by pointer (a rebuilt body with the same bytes keeps its shared
 //! copy, so an equal pointer is an unchanged body) and wakes the waiters only when one
-//! differs. A snapshot stored every second for ticking bodies wakes nobody.
+//! differs. A snapshot whose watched bodies are unchanged wakes nobody.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,9 +5,10 @@
 //! step), served with a Content-Security-Policy that allows scripts and styles from this
 //! origin only. `/api/dashboard` is composed by the refresh thread out of the bodies the
 //! other renderers built (status, current state, prices, metrics, decisions, history, month
-//! summary), each read into its typed part ([`dto`]: only the fields the page reads), so it
-//! agrees with them value for value; fields that change every second (ages) are not parts,
-//! so an unchanged poll is a 304. The page computes ages itself from the timestamps. The
+//! summary), each read into its typed part ([`dto`]: only the fields the page reads) when
+//! that body changed, so it agrees with them value for value; fields that change every
+//! second (ages) are not parts, so an unchanged poll is a 304. The document is written as
+//! its sections' bytes side by side, and its gzip variant as their compressed pieces. The page computes ages itself from the timestamps. The
 //! document also says whether this is the demo (`demo`) and which log names `/logs`
 //! accepts (`log_selectors`, from [`crate::logs::SELECTORS`]).
 
