@@ -106,37 +106,36 @@ fn source_json(s: &SourceStatus, view: &View, holes: &mut Holes) -> Value {
         (true, Some(t)) => Some(At::Fixed(t)),
         (true, None) => Some(s.run(Run::LastSuccess)),
     };
-    let mut put = |at: Option<At>, show: Show| match at {
-        Some(at) => holes.put(at, show),
-        None => Value::Null,
-    };
     map.insert(
         "last_success".into(),
-        put(Some(s.run(Run::LastSuccess)), Show::Rfc3339),
+        holes.put(s.run(Run::LastSuccess), Show::Rfc3339),
     );
-    map.insert("observed_at".into(), put(observed.clone(), Show::Rfc3339));
-    map.insert("age_s".into(), put(observed, Show::SecondsSince));
+    map.insert(
+        "observed_at".into(),
+        holes.put_opt(observed.clone(), Show::Rfc3339),
+    );
+    map.insert("age_s".into(), holes.put_opt(observed, Show::SecondsSince));
     // While the observation lies ahead (the scheduler re-renders when that ends).
     let ahead = s.in_future(view.now).and(s.observed_at).map(At::Fixed);
     map.insert(
         "observed_in_future_s".into(),
-        put(ahead, Show::SecondsUntil),
+        holes.put_opt(ahead, Show::SecondsUntil),
     );
     map.insert(
         "last_attempt".into(),
-        put(Some(s.run(Run::LastAttempt)), Show::Rfc3339),
+        holes.put(s.run(Run::LastAttempt), Show::Rfc3339),
     );
     map.insert(
         "next_refresh_in_s".into(),
-        put(Some(s.run(Run::NextRefresh)), Show::SecondsUntil),
+        holes.put(s.run(Run::NextRefresh), Show::SecondsUntil),
     );
     map.insert(
         "in_flight_s".into(),
-        put(Some(s.run(Run::InFlightSince)), Show::SecondsSince),
+        holes.put(s.run(Run::InFlightSince), Show::SecondsSince),
     );
     map.insert(
         "last_duration_ms".into(),
-        put(Some(s.run(Run::LastDurationMs)), Show::Number),
+        holes.put(s.run(Run::LastDurationMs), Show::Number),
     );
     Value::Object(map)
 }

@@ -176,9 +176,9 @@ impl Holes {
         serde_json::Value::String(marker)
     }
 
-    /// [`Holes::put`] of a fixed instant when there is one, else null.
-    pub fn put_opt(&mut self, at: Option<DateTime<Utc>>, show: Show) -> serde_json::Value {
-        at.map_or(serde_json::Value::Null, |t| self.put(At::Fixed(t), show))
+    /// [`Holes::put`] when there is an instant, else null.
+    pub fn put_opt(&mut self, at: Option<At>, show: Show) -> serde_json::Value {
+        at.map_or(serde_json::Value::Null, |at| self.put(at, show))
     }
 }
 
@@ -345,7 +345,7 @@ mod tests {
         let board = Arc::new(Board::new(2));
         let v = json!({
             "age_s": holes.put(At::Fixed(at), Show::SecondsSince),
-            "nested": {"next_in_s": holes.put_opt(Some(at + chrono::Duration::seconds(90)), Show::SecondsUntil)},
+            "nested": {"next_in_s": holes.put_opt(Some(At::Fixed(at + chrono::Duration::seconds(90))), Show::SecondsUntil)},
             "list": [holes.put(At::Fixed(at), Show::TenthsSince), holes.put(At::Fixed(at), Show::MillisSince)],
             "now": holes.put(At::Now, Show::Rfc3339),
             "human": holes.put(At::Fixed(at), Show::HumanSince),
