@@ -126,7 +126,7 @@ impl Same for CoordinatorData {
             && self.week == held.week
             && self.skipped == held.skipped
             && self.newest_sample == held.newest_sample
-            && self.decisions == held.decisions
+            && (Arc::ptr_eq(&self.decisions, &held.decisions) || self.decisions == held.decisions)
             && (Arc::ptr_eq(&self.months, &held.months) || self.months == held.months)
     }
 }

@@ -24,6 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -51,6 +52,8 @@ const CATCH_UP_DELAY: Duration = Duration::from_secs(1);
 pub struct CoordinatorSource {
     /// The last result, reused while its inputs and its time bucket hold.
     result: Option<HeldResult>,
+    /// The decisions last returned: a new read shares what equals them.
+    last_decisions: Arc<[StoredDecision]>,
     /// How many refreshes computed their result (the rest reused the last one); shown in
     /// tests.
     pub computed: u64,
@@ -76,6 +79,7 @@ impl CoordinatorSource {
         CoordinatorSource {
             db: Db::new(database),
             result: None,
+            last_decisions: Arc::from([]),
             computed: 0,
             held: None,
             db_reads: 0,
@@ -138,7 +142,8 @@ impl CoordinatorSource {
                             Ok((d, e, next))
                         });
                         match read {
-                            Ok((d, e, complete_until)) => {
+                            Ok((mut d, e, complete_until)) => {
+                                decisions::share_equal(&mut d, &self.last_decisions);
                                 self.db_reads += 1;
                                 // A stamp of a file written just now is read again next time.
                                 self.held = stamp.settled(taken).then(|| HeldReads {
@@ -172,8 +177,14 @@ impl CoordinatorSource {
                 self.recent_files.dir().display()
             )));
         }
-        let all: Vec<StoredDecision> =
-            decisions::merge(db_decisions, file_decisions.unwrap_or_default());
+        let merged = decisions::merge(db_decisions, file_decisions.unwrap_or_default());
+        // Equal decisions are the list returned before, so the store keeps one list.
+        let all: Arc<[StoredDecision]> = if *self.last_decisions == *merged {
+            Arc::clone(&self.last_decisions)
+        } else {
+            merged.into()
+        };
+        self.last_decisions = Arc::clone(&all);
         let window_len = WINDOWS.map(|(_, secs)| {
             let start = now - chrono::Duration::seconds(secs);
             all.iter().take_while(|d| d.facts.at >= start).count()
@@ -685,6 +696,35 @@ mod tests {
         assert_eq!(src.db_reads, 2);
         assert_eq!(d.window(1).len(), 2, "the new decision is seen");
         agree(&d, &root.source().refresh_at(t).unwrap());
+    }
+
+    #[test]
+    fn a_read_that_brings_back_equal_decisions_holds_no_second_copy() {
+        let root = Root::new();
+        let c = root.create_db();
+        let now = at("2026-07-15T10:00:00Z");
+        writer::charge(&c, at("2026-07-15T08:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        sample(&c, at("2026-07-15T09:00:00Z"), 50.0);
+        age_db(&root, 60);
+        let mut src = root.source();
+        let first = src.refresh_at(now).unwrap();
+        // A new sample changes the DB, not the decisions: the list returned is the same one.
+        sample(&c, at("2026-07-15T09:05:00Z"), 51.0);
+        age_db(&root, 60);
+        let t = now + chrono::Duration::seconds(60);
+        let second = src.refresh_at(t).unwrap();
+        assert_eq!(src.db_reads, 2, "the changed DB was read");
+        assert!(Arc::ptr_eq(&first.decisions, &second.decisions));
+        // A new decision makes a new list; the decision read before keeps its text.
+        writer::charge(&c, at("2026-07-15T09:30:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        age_db(&root, 60);
+        let third = src.refresh_at(t + chrono::Duration::seconds(60)).unwrap();
+        assert_eq!(third.decisions.len(), 2);
+        assert!(Arc::ptr_eq(
+            &third.decisions[1].json,
+            &first.decisions[0].json
+        ));
+        assert_eq!(third.decisions[1], first.decisions[0]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Deduplication of DB rows and decision files: same category and the same second is one
 //! decision; the DB row's fields win and the file fills what the row lacks. One rule for
-//! served decisions ([`merge`]) and for facts only ([`merge_facts`]).
+//! served decisions ([`merge`]) and for facts only ([`merge_facts`]). Across reads,
+//! [`share_equal`] lets a new read reuse the text of the decisions it read before.
 
 use super::*;
 
@@ -82,4 +83,20 @@ pub fn merge(db: Vec<StoredDecision>, files: Vec<StoredDecision>) -> Vec<StoredD
     );
     out.sort_by_key(|d| std::cmp::Reverse(d.facts.at));
     out
+}
+
+/// Makes each decision of `fresh` that equals one of `held` (newest first, as [`merge`]
+/// returns them) a copy of that one, so that its served text is shared instead of held
+/// twice: a read that brings back what is already held then costs no second copy.
+pub fn share_equal(fresh: &mut [StoredDecision], held: &[StoredDecision]) {
+    for d in fresh.iter_mut() {
+        // `held` is sorted by time, newest first: the candidates are the run at `d`'s time.
+        let start = held.partition_point(|h| h.facts.at > d.facts.at);
+        let same_time = held[start..]
+            .iter()
+            .take_while(|h| h.facts.at == d.facts.at);
+        if let Some(h) = same_time.into_iter().find(|h| **h == *d) {
+            *d = h.clone();
+        }
+    }
 }

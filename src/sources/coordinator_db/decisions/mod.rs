@@ -26,7 +26,7 @@ mod rows;
 mod rules;
 
 pub use files::{file_kind, from_file, FileCache};
-pub use merge::{merge, merge_facts};
+pub use merge::{merge, merge_facts, share_equal};
 pub use rows::{from_db_row, query_db, query_facts, DbRow, Record, FLATTENED};
 pub use rules::{categorise, facts_of, Fields, Lookup};
 

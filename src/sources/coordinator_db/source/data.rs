@@ -33,8 +33,10 @@ pub struct CoordinatorData {
     pub db_connected: bool,
     /// Why the DB could not be read, when it could not.
     pub db_problem: Option<String>,
-    /// Decisions of the last 30 days and of the current month, newest first.
-    pub decisions: Vec<StoredDecision>,
+    /// Decisions of the last 30 days and of the current month, newest first. Shared: a
+    /// refresh that brings back equal decisions returns the list it returned before, so the
+    /// source's held result and the store hold one list, not two.
+    pub decisions: Arc<[StoredDecision]>,
     /// For each of [`WINDOWS`], how many of `decisions` (a prefix) fall inside it.
     pub window_len: [usize; 4],
     pub metrics: Metrics,
