@@ -21,6 +21,12 @@
 //! ([`SYSTEM_JOURNALCTL`]: another program of that name may read anything), there is no
 //! such check, and it runs each time.
 //!
+//! A machine without any journal (journald not running, or a container) is how the
+//! machine is, not a fault that may pass: after `journalctl` says it found none, the
+//! source asks again only every [`ABSENT_INTERVALS`] intervals (five minutes by default)
+//! instead of on the back-off of a failure, so its failure count does not rebuild
+//! `/status` twice a minute.
+//!
 //! All matching is literal substring matching; an entry written `A … B` in the original's
 //! list as a regular expression is matched as "contains A, and B after it".
 
@@ -37,6 +43,8 @@ use crate::sources::log_text::record::{self, Level, Record};
 
 /// How long one `journalctl` run may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// After `journalctl` found no journal at all, the next run is this many intervals later.
+pub const ABSENT_INTERVALS: u32 = 10;
 /// At most this much of `journalctl`'s output is read.
 const OUTPUT_CAP: u64 = 32 * 1024 * 1024;
 
@@ -348,6 +356,8 @@ pub struct Journal {
     held: Option<(Vec<Stamp>, JournalData)>,
     /// How many times `journalctl` was run; shown in tests.
     pub runs: u64,
+    /// The last run found no journal on this machine.
+    absent: bool,
 }
 
 impl Journal {
@@ -364,6 +374,7 @@ impl Journal {
             },
             held: None,
             runs: 0,
+            absent: false,
         }
     }
 
@@ -391,6 +402,16 @@ impl Source for Journal {
         self.interval
     }
 
+    fn next_delay(&self, succeeded: bool, consecutive_failures: u32) -> Duration {
+        if succeeded {
+            self.interval
+        } else if self.absent {
+            self.interval * ABSENT_INTERVALS
+        } else {
+            crate::refresh::backoff(self.interval, consecutive_failures)
+        }
+    }
+
     fn refresh(&mut self, ctx: &RefreshContext) -> SourceResult<JournalData> {
         let taken = SystemTime::now();
         let stamps = (!self.roots.is_empty())
@@ -406,9 +427,11 @@ impl Source for Journal {
         }
         self.held = None;
         self.runs += 1;
+        self.absent = false;
         let (out, err) = run_bounded(&self.program, &self.args(), TIMEOUT, ctx)?;
         // journalctl exits 0 on a machine without any journal, and says so on stderr.
         if err.contains("No journal files were found") {
+            self.absent = true;
             return Err(SourceError::new(format!(
                 "{} found no journal on this machine ({err})",
                 self.program
@@ -570,6 +593,50 @@ mod tests {
         std::fs::write(machine.join("system@0001.journal"), "z").unwrap();
         src.refresh(&ctx).unwrap();
         assert_eq!(src.runs, 5);
+    }
+
+    #[test]
+    fn a_machine_without_a_journal_is_asked_again_ten_intervals_later() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A stand-in for journalctl: what it prints where there is no journal, until a
+        // file appears.
+        let program = dir.path().join("journalctl-probe");
+        let flag = dir.path().join("journal-now");
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/sh\nif [ -e {} ]; then echo '2025-12-06T14:00:01+0100 pi unit[1]: up'; \
+                 else echo 'No journal files were found.' >&2; fi\n",
+                flag.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let interval = Duration::from_secs(30);
+        let mut src = Journal::new("unit", 10, interval);
+        src.program = program.display().to_string();
+        src.roots = Vec::new();
+        let ctx = RefreshContext::default();
+        let Err(e) = src.refresh(&ctx) else {
+            panic!("no journal is a failure")
+        };
+        assert!(e.0.contains("found no journal"), "{e}");
+        assert_eq!(src.next_delay(false, 1), interval * ABSENT_INTERVALS);
+        assert_eq!(src.next_delay(false, 5), interval * ABSENT_INTERVALS);
+        // Another failure is retried on the usual back-off.
+        src.program = "/nonexistent/journalctl".into();
+        assert!(src.refresh(&ctx).is_err());
+        assert_eq!(
+            src.next_delay(false, 1),
+            crate::refresh::backoff(interval, 1)
+        );
+        // A journal that appears is read.
+        std::fs::write(&flag, "").unwrap();
+        src.program = program.display().to_string();
+        let d = src.refresh(&ctx).unwrap().data;
+        assert_eq!(d.raw_lines, 1);
+        assert_eq!(src.next_delay(true, 0), interval);
     }
 
     #[test]
