@@ -154,14 +154,17 @@ fn run(
     }
     let changes = cell.changes();
     let mut seen = changes.seq();
-    let snap = cell.load();
-    let mut sent_doc = snap.get(DASHBOARD).map(|b| b.etag.clone());
-    let mut sent = sections(&snap);
-    if let Some(doc) = snap.get(DASHBOARD) {
-        if last_id != Some(doc.etag.as_str()) && !send_document(&mut sse, doc) {
-            return;
+    // The snapshot is held only while an event is written: a stream that kept one would
+    // keep every body of it (30 days of decisions) alive for as long as the page is open.
+    let (mut sent_doc, mut sent) = {
+        let snap = cell.load();
+        if let Some(doc) = snap.get(DASHBOARD) {
+            if last_id != Some(doc.etag.as_str()) && !send_document(&mut sse, doc) {
+                return;
+            }
         }
-    }
+        (snap.get(DASHBOARD).map(|b| b.etag.clone()), sections(&snap))
+    };
     loop {
         let left = HEARTBEAT.saturating_sub(sse.last_write.elapsed());
         match changes.wait(seen, left) {
@@ -212,5 +215,72 @@ fn run(
                 sent_doc = Some(doc.etag.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    /// What the stream wrote, readable while it runs.
+    #[derive(Clone, Default)]
+    struct Wire(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Wire {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn snapshot(generation: u64, doc: &str) -> Snapshot {
+        let mut bodies = HashMap::new();
+        let body = Body::new(200, "application/json", doc.as_bytes().to_vec());
+        bodies.insert(DASHBOARD.to_string(), Arc::new(body));
+        let section = Body::new(200, "application/json", doc.as_bytes().to_vec());
+        bodies.insert(format!("{SECTION_PREFIX}a"), Arc::new(section));
+        let big = Body::new(200, "application/json", vec![b' '; 1 << 20]);
+        bodies.insert("/decisions?time_range=30d".to_string(), Arc::new(big));
+        Snapshot {
+            built_at: None,
+            generation,
+            bodies,
+        }
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn an_open_stream_holds_no_snapshot_between_events() {
+        let cell = Arc::new(SnapshotCell::new(snapshot(1, "{\"a\":1}")));
+        cell.changes().watch(DASHBOARD);
+        let first = Arc::downgrade(&cell.load());
+        let wire = Wire::default();
+        let stream = {
+            let (cell, wire) = (Arc::clone(&cell), wire.clone());
+            std::thread::spawn(move || run(Box::new(wire), &cell, false, false, None))
+        };
+        let text = || String::from_utf8_lossy(&wire.0.lock()).into_owned();
+        wait_for("the document", || text().contains("event: document"));
+        // A new snapshot: the one the stream opened with is gone, bodies and all.
+        cell.store(snapshot(2, "{\"a\":2}"));
+        wait_for("the section", || text().contains("event: section"));
+        assert!(
+            first.upgrade().is_none(),
+            "the stream still holds the first snapshot"
+        );
+        cell.changes().close();
+        stream.join().unwrap();
+        assert!(text().contains("event: end"));
     }
 }
