@@ -264,14 +264,24 @@ pub fn run_journal(w: Box<dyn Write + Send>, job: JournalJob) {
         next_id: 0,
         last_write: Instant::now(),
     };
-    let view = job.hub.view();
+    // Only the journal read is kept, not the whole view (every file's tail) for as long
+    // as the stream is open.
+    let first = {
+        let view = job.hub.view();
+        view.journal
+            .clone()
+            .ok_or_else(|| view.journal_error.clone())
+    };
     if !sse.open(job.head, "Starting systemd journal stream") {
         return;
     }
-    let Some(mut current) = view.journal.clone() else {
-        let why = view.journal_error.as_deref().unwrap_or("not read yet");
-        sse.event(json!({"type": "error", "message": format!("the systemd journal is unavailable: {why}")}));
-        return;
+    let mut current = match first {
+        Ok(journal) => journal,
+        Err(why) => {
+            let why = why.as_deref().unwrap_or("not read yet");
+            sse.event(json!({"type": "error", "message": format!("the systemd journal is unavailable: {why}")}));
+            return;
+        }
     };
     let v = &current.journal;
     let sel = record::select(&v.lines, &v.records, &job.filter, job.lines);
