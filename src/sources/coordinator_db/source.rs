@@ -663,14 +663,20 @@ mod tests {
         writer::energy(c, t, &s).unwrap();
     }
 
+    /// A DB with one charge and one sample before 2026-07-15T10:00Z, written a minute ago.
+    fn one_charge_settled(root: &Root) -> Connection {
+        let c = root.create_db();
+        writer::charge(&c, at("2026-07-15T08:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
+        sample(&c, at("2026-07-15T09:00:00Z"), 50.0);
+        age_db(root, 60);
+        c
+    }
+
     #[test]
     fn an_unchanged_db_is_not_queried_and_every_change_is_seen() {
         let root = Root::new();
-        let c = root.create_db();
+        let c = one_charge_settled(&root);
         let now = at("2026-07-15T10:00:00Z");
-        writer::charge(&c, at("2026-07-15T08:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
-        sample(&c, at("2026-07-15T09:00:00Z"), 50.0);
-        age_db(&root, 60);
         let mut src = root.source();
         let first = src.refresh_at(now).unwrap();
         assert_eq!(src.db_reads, 1);
@@ -701,11 +707,8 @@ mod tests {
     #[test]
     fn a_read_that_brings_back_equal_decisions_holds_no_second_copy() {
         let root = Root::new();
-        let c = root.create_db();
+        let c = one_charge_settled(&root);
         let now = at("2026-07-15T10:00:00Z");
-        writer::charge(&c, at("2026-07-15T08:00:00Z"), 1.0, 0.5, 0.0, "T2").unwrap();
-        sample(&c, at("2026-07-15T09:00:00Z"), 50.0);
-        age_db(&root, 60);
         let mut src = root.source();
         let first = src.refresh_at(now).unwrap();
         // A new sample changes the DB, not the decisions: the list returned is the same one.
