@@ -158,14 +158,19 @@ fn routes_serve_the_rows_written_and_report_what_they_skipped() {
         .unwrap();
         written += 1;
     }
-    // Yesterday's snapshot with wrong types: skipped and reported by its month.
-    let yesterday = energy_monitor::clock::local_date(now).pred_opt().unwrap();
+    // A snapshot with wrong types, of a day without decisions (a day's snapshot is read
+    // only when no decision of that day is held): skipped and reported by its month. The
+    // day before the one of 4 hours ago, so that shortly after midnight it is not the day
+    // of the decisions above.
+    let quiet_day = energy_monitor::clock::local_date(now - Span::hours(4))
+        .pred_opt()
+        .unwrap();
     std::fs::write(
         env.root().join(format!(
             "out/daily_snapshots/snapshot_{}.json",
-            yesterday.format("%Y%m%d")
+            quiet_day.format("%Y%m%d")
         )),
-        json!({"date": yesterday.format("%Y-%m-%d").to_string(), "total_decisions": "two",
+        json!({"date": quiet_day.format("%Y-%m-%d").to_string(), "total_decisions": "two",
                "charging_count": 2, "wait_count": 0, "total_energy_kwh": 4.0,
                "total_cost_pln": 2.0, "total_savings_pln": 0.5})
         .to_string(),
@@ -251,8 +256,8 @@ fn routes_serve_the_rows_written_and_report_what_they_skipped() {
     assert_eq!(code, 200);
     assert!(month["month_name"].is_string());
     let (y, mo) = (
-        chrono::Datelike::year(&yesterday),
-        chrono::Datelike::month(&yesterday),
+        chrono::Datelike::year(&quiet_day),
+        chrono::Datelike::month(&quiet_day),
     );
     let (code, ym) = d.get_json(&format!("/monthly-summary?year={y}&month={mo}"));
     assert_eq!(code, 200, "{ym}");
